@@ -1,0 +1,311 @@
+"""The webhook intake: one small ASGI app for everything that pushes to us (website forms, WhatsApp, WeChat).
+
+``create_intake_app(land, sources)`` returns a Starlette app with ``GET|POST /intake/{source}``; the Airflow
+plugin mounts it inside Airflow's API server, tests run it under uvicorn. The app holds no global state: what it
+needs comes in as arguments, and secrets are looked up per request from the source's connection (so rotating a
+secret needs no restart).
+
+A post is refused with a 4xx and no side effect, in this order, when:
+
+    404  the source is unknown                     413  the body is over the limit (checked on Content-Length,
+    401  unsigned, stale (> 5 min), bad signature        then counted while reading, then while decompressing)
+    409  an exact replay of a post already taken   415  an unsupported Content-Type or Content-Encoding
+    400  invalid UTF-8, malformed or too deeply nested JSON/XML/form data
+
+A post that passes is landed at once through ``land(source, records) -> rows newly landed``; landing is
+idempotent on (source, key, content hash), so a sender's retry answers 200 with ``"duplicate": true`` and adds
+nothing. If landing fails the answer is 503, so the sender retries later.
+
+``hub_lander(hub)`` and ``create_hub_intake_app(hub)`` are the glue to a ``Hub``: each post is one transaction that
+lands the records and stamps the source's cursor with the time it last received something.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from connectors.credentials import get_credentials
+from connectors.forms import webhook as forms
+from connectors.forms._payload import BadSubmission, loads_json, parse_body, submission_record
+from connectors.social import wechat, whatsapp
+from crm_core.records import Batch, SourceRecord
+
+log = logging.getLogger(__name__)
+
+Land = Callable[[str, list[SourceRecord]], int]
+MAX_BODY_BYTES = 1_000_000
+KINDS = {"form_webhook": "form", "whatsapp_webhook": "whatsapp", "wechat_webhook": "wechat"}
+
+
+@dataclass(frozen=True)
+class IntakeSource:
+    """How one pushing source is verified. ``secret`` (tests, embedding) or ``connection_id`` (its password)."""
+
+    kind: Literal["form", "whatsapp", "wechat"]
+    secret: str | None = None
+    connection_id: str | None = None
+    verify_token: str | None = None  # WhatsApp handshake; else the connection's extra.verify_token
+    form: str | None = None
+    id_field: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    tolerance_seconds: int = forms.TOLERANCE_SECONDS
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"IntakeSource(kind={self.kind!r}, connection_id={self.connection_id!r}, form={self.form!r})"
+
+    def resolve_secret(self) -> str | None:
+        if self.secret:
+            return self.secret
+        return get_credentials(self.connection_id).password if self.connection_id else None
+
+    def resolve_verify_token(self) -> str | None:
+        if self.verify_token:
+            return self.verify_token
+        if not self.connection_id:
+            return None
+        token = get_credentials(self.connection_id).extra.get("verify_token")
+        return str(token) if token else None
+
+
+class Refused(Exception):
+    """A request we answer with ``status`` and a reason safe to show the sender."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ReplayGuard:
+    """Signatures accepted within the timestamp window; older ones need no memory (they are stale anyway)."""
+
+    def __init__(self, window: float, max_entries: int = 200_000) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._seen: dict[str, float] = {}
+
+    def seen(self, signature: str, now: float) -> bool:
+        expiry = self._seen.get(signature)
+        return expiry is not None and expiry > now
+
+    def remember(self, signature: str, now: float) -> None:
+        if len(self._seen) >= self.max_entries:
+            self._seen = {s: e for s, e in self._seen.items() if e > now}
+            while len(self._seen) >= self.max_entries:  # still full: forget the oldest
+                self._seen.pop(next(iter(self._seen)))
+        self._seen[signature] = now + 2 * self.window
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it is known to exceed ``limit`` (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Refused(400, "invalid Content-Length")
+        if int(declared) > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` with an output cap, so a small gzip bomb cannot expand past ``limit``."""
+    name = (encoding or "identity").strip().lower()
+    if name in ("", "identity"):
+        return body
+    if name not in ("gzip", "x-gzip", "deflate"):
+        raise Refused(415, f"unsupported Content-Encoding {name!r}")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # 32: accept both gzip and zlib headers
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise Refused(413, f"decompressed body larger than {limit} bytes")
+        out += inflater.flush()
+    except zlib.error:
+        raise Refused(400, "body is not valid compressed data") from None
+    if len(out) > limit:
+        raise Refused(413, f"decompressed body larger than {limit} bytes")
+    if not inflater.eof:
+        raise Refused(400, "compressed body is truncated")
+    return out
+
+
+def create_intake_app(land: Land, sources: Mapping[str, IntakeSource], prefix: str = "/intake") -> Starlette:
+    """An ASGI app accepting pushes for ``sources`` (by name) and landing them through ``land``."""
+    sources = dict(sources)
+    guards = {name: ReplayGuard(src.tolerance_seconds) for name, src in sources.items() if src.kind == "form"}
+
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["source"]
+        source = sources.get(name)
+        try:
+            if source is None:
+                raise Refused(404, "unknown source")
+            if source.kind == "form":
+                return await _form(request, name, source, guards[name], land)
+            if source.kind == "whatsapp":
+                return await _whatsapp(request, name, source, land)
+            return await _wechat(request, name, source, land)
+        except Refused as refused:
+            log.info("intake %s: refused %s (%s)", name, refused.status, refused.reason)
+            return JSONResponse({"error": refused.reason}, status_code=refused.status)
+
+    return Starlette(routes=[Route(prefix + "/{source}", endpoint, methods=["GET", "POST"])])
+
+
+def _secret(source: IntakeSource) -> str:
+    try:
+        secret = source.resolve_secret()
+    except Exception as exc:  # connection lookup failed: our misconfiguration, not the sender's fault
+        log.error("intake: secret lookup failed (%s)", type(exc).__name__)
+        secret = None
+    if not secret:
+        raise Refused(503, "intake not configured for this source")
+    return secret
+
+
+async def _land(land: Land, name: str, records: list[SourceRecord]) -> int:
+    if not records:
+        return 0
+    try:
+        return await run_in_threadpool(land, name, records)
+    except Exception as exc:
+        log.error("intake %s: landing failed (%s)", name, type(exc).__name__)
+        raise Refused(503, "could not store the message now; retry later") from exc
+
+
+async def _form(request: Request, name: str, source: IntakeSource, guard: ReplayGuard, land: Land) -> Response:
+    if request.method != "POST":
+        raise Refused(405, "POST a form submission")
+    timestamp = request.headers.get(forms.TIMESTAMP_HEADER)
+    signature = request.headers.get(forms.SIGNATURE_HEADER)
+    if not timestamp or not signature:
+        raise Refused(401, f"unsigned: send {forms.TIMESTAMP_HEADER} and {forms.SIGNATURE_HEADER}")
+    now = time.time()
+    if not forms.timestamp_fresh(timestamp, now, source.tolerance_seconds):
+        raise Refused(401, "stale or invalid signature timestamp")
+    secret = _secret(source)
+    raw = await read_body(request, source.max_body_bytes)
+    if not forms.signature_valid(secret, timestamp, raw, signature):
+        raise Refused(401, "signature does not match")
+    if guard.seen(signature, now):
+        raise Refused(409, "replayed request: this signature was already accepted")
+    body = decode_content(raw, request.headers.get("content-encoding"), source.max_body_bytes)
+    try:
+        fields, attachments = parse_body(body, request.headers.get("content-type", ""))
+    except BadSubmission as exc:
+        status = 415 if str(exc).startswith("unsupported content type") else 400
+        raise Refused(status, str(exc)) from None
+    record = submission_record(
+        fields, form=source.form or name, attachments=attachments or None,
+        submission_id=request.headers.get(forms.SUBMISSION_ID_HEADER) or None, id_field=source.id_field,
+    )
+    landed = await _land(land, name, [record])
+    guard.remember(signature, now)
+    return JSONResponse({"landed": landed, "duplicate": landed == 0, "key": record.key})
+
+
+async def _whatsapp(request: Request, name: str, source: IntakeSource, land: Land) -> Response:
+    if request.method == "GET":
+        try:
+            token = source.resolve_verify_token()
+        except Exception:
+            token = None
+        challenge = whatsapp.handshake(request.query_params, token)
+        if challenge is None:
+            raise Refused(403, "verification failed")
+        return PlainTextResponse(challenge)
+    secret = _secret(source)
+    signature = request.headers.get(whatsapp.SIGNATURE_HEADER)
+    if not signature:
+        raise Refused(401, f"unsigned: send {whatsapp.SIGNATURE_HEADER}")
+    raw = await read_body(request, source.max_body_bytes)
+    if not whatsapp.signature_valid(secret, raw, signature):
+        raise Refused(401, "signature does not match")
+    body = decode_content(raw, request.headers.get("content-encoding"), source.max_body_bytes)
+    try:
+        records, ignored = whatsapp.parse_webhook(loads_json(body))
+    except (BadSubmission, whatsapp.BadPayload) as exc:
+        raise Refused(400, str(exc)) from None
+    landed = await _land(land, name, records)
+    return JSONResponse({"landed": landed, "received": len(records), "ignored": ignored})
+
+
+async def _wechat(request: Request, name: str, source: IntakeSource, land: Land) -> Response:
+    token = _secret(source)
+    params = request.query_params
+    if not wechat.signature_valid(token, params):
+        raise Refused(401, "signature does not match")
+    if not forms.timestamp_fresh(params.get("timestamp", ""), time.time(), source.tolerance_seconds):
+        raise Refused(401, "stale or invalid timestamp")
+    if request.method == "GET":
+        return PlainTextResponse(params.get("echostr", ""))
+    raw = await read_body(request, min(source.max_body_bytes, wechat.MAX_XML_BYTES))
+    try:
+        record = wechat.parse_message(decode_content(raw, request.headers.get("content-encoding"), wechat.MAX_XML_BYTES))
+    except wechat.BadMessage as exc:
+        raise Refused(400, str(exc)) from None
+    await _land(land, name, [record])
+    return PlainTextResponse("success")
+
+
+# ---------------------------------------------------------------------------------------------- hub glue
+
+
+def hub_lander(hub: Any) -> Land:
+    """``land`` for a ``Hub``: one transaction per post, rows and cursor stamp together."""
+    from sqlalchemy.exc import IntegrityError
+
+    from crm_core.db import transaction
+    from crm_core.landing import land_batch
+
+    def land(source: str, records: list[SourceRecord]) -> int:
+        batch = Batch(records=records, cursor={"mode": "push", "last_received_at": datetime.now(UTC).isoformat()})
+        try:
+            with transaction(hub.sessions) as session:
+                return land_batch(session, source, batch)
+        except IntegrityError:
+            # two first-ever posts raced to create the cursor row; the row exists now, so once more is enough
+            with transaction(hub.sessions) as session:
+                return land_batch(session, source, batch)
+
+    return land
+
+
+def intake_sources(config: Any) -> dict[str, IntakeSource]:
+    """The pushing sources of a ``HubConfig`` (enabled ones), verified with their connections' secrets."""
+    out: dict[str, IntakeSource] = {}
+    for src in config.sources:
+        if src.kind in KINDS and src.enabled:
+            opts = src.options
+            out[src.name] = IntakeSource(
+                kind=KINDS[src.kind],  # type: ignore[arg-type]
+                connection_id=src.connection_id,
+                form=opts.get("form"),
+                id_field=opts.get("id_field"),
+                max_body_bytes=int(opts.get("max_body_bytes", MAX_BODY_BYTES)),
+                tolerance_seconds=int(opts.get("tolerance_seconds", forms.TOLERANCE_SECONDS)),
+            )
+    return out
+
+
+def create_hub_intake_app(hub: Any, prefix: str = "/intake") -> Starlette:
+    return create_intake_app(hub_lander(hub), intake_sources(hub.config), prefix=prefix)

@@ -1,0 +1,1 @@
+"""Marketing destinations: HubSpot contacts (``hubspot``) and Mailchimp audience members (``mailchimp``)."""

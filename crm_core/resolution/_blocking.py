@@ -1,0 +1,106 @@
+"""Blocking: the keys that decide which pairs are compared at all, and per-key trust.
+
+Every record emits a handful of keys; only records sharing a key are scored, so cost grows with the sizes of the
+blocks, not with the square of the base. Several keys per record keep recall when one value has a typo: a misspelt
+family name is still caught by given name + birth date, a wrong birth date by name + postcode.
+
+Identity keys (``e:`` email, ``p:`` phone, ``h:`` handle, ``n:`` national id) double as deterministic match keys. A
+key held by more distinct people than ``hub_identifier_max_people`` (a company switchboard, ``sales@``) is a *hub*
+identifier: it neither blocks nor counts as evidence. Role mailboxes (``info@``…) are hubs from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ._profile import Profile
+
+IDENTITY_PREFIXES = ("e:", "p:", "h:", "n:")
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    hub_identifier_max_people: int = 3
+    untrusted_email_locals: frozenset[str] = field(
+        default_factory=lambda: frozenset({"info", "sales", "support", "admin", "contact", "office", "hello",
+                                           "noreply", "no-reply"})
+    )
+    # blocks larger than this are not expanded into pairs (a common name alone is not worth n² comparisons)
+    max_block: int = 200
+    max_identity_block: int = 2000
+
+    def is_role_email(self, email: str) -> bool:
+        return email.partition("@")[0] in self.untrusted_email_locals
+
+
+def identity_keys(profile: Profile) -> list[str]:
+    keys = [f"e:{e}" for e in profile.get("em", ())]
+    keys += [f"p:{p}" for p in profile.get("ph", ())]
+    keys += [f"h:{h}" for h in profile.get("hd", ())]
+    if profile.get("nid"):
+        keys.append(f"n:{profile['nid']}")
+    return keys
+
+
+def blocking_keys(profile: Profile) -> list[str]:
+    """Identity keys plus name/date/place combinations (see the module docstring)."""
+    keys = identity_keys(profile)
+    gn, fn, dob, pc = profile.get("gn"), profile.get("fn"), profile.get("dob"), profile.get("pc")
+    gx = profile.get("gx")
+    if gn and fn:
+        keys.append("nm:" + "|".join(sorted((gx or gn, fn))))
+    if profile.get("hz"):
+        keys.append("hz:" + profile["hz"])
+    if dob:
+        if fn:
+            keys.append(f"fd:{fn}|{dob}")
+        if gx:
+            keys.append(f"gd:{gx}|{dob}")
+        if pc:
+            keys.append(f"dp:{dob}|{pc}")
+    if pc:
+        if fn:
+            keys.append(f"fp:{fn}|{pc}")
+        if gx:
+            keys.append(f"gp:{gx}|{pc}")
+    if profile.get("st") and profile.get("sn"):
+        keys.append(f"as:{profile['st']}|{profile['sn']}|{(fn or '')[:1]}")
+    if fn and gn and dob:
+        keys.append(f"ny:{fn[:2]}{gn[:2]}|{dob[:4]}")
+    return keys
+
+
+def is_identity(key: str) -> bool:
+    return key.startswith(IDENTITY_PREFIXES)
+
+
+def key_is_hub(key: str, name_signatures: Iterable[str], policy: KeyPolicy) -> bool:
+    """True for identity keys that several different people share (see the module docstring)."""
+    if not is_identity(key):
+        return False
+    if key.startswith("e:") and policy.is_role_email(key[2:]):
+        return True
+    return len({s for s in name_signatures if s}) > policy.hub_identifier_max_people
+
+
+def key_too_big(key: str, holders: int, policy: KeyPolicy) -> bool:
+    return holders > (policy.max_identity_block if is_identity(key) else policy.max_block)
+
+
+def without_hub_identifiers(profile: Profile, hub_keys: set[str] | frozenset[str]) -> Profile:
+    """The profile with hub emails/phones/handles removed, so they neither block nor score."""
+    if not hub_keys:
+        return profile
+    out = dict(profile)
+    for attr, prefix in (("em", "e:"), ("ph", "p:"), ("hd", "h:"), ("ev", "e:")):
+        values = out.get(attr)
+        if values:
+            kept = [v for v in values if f"{prefix}{v}" not in hub_keys]
+            if kept:
+                out[attr] = kept
+            else:
+                out.pop(attr)
+    if out.get("nid") and f"n:{out['nid']}" in hub_keys:
+        out.pop("nid")
+    return out

@@ -1,0 +1,284 @@
+"""The matching core shared by ``resolve_pending`` (the store) and ``crmhub dedupe`` (files, in memory).
+
+Given *existing* records (already clustered: each carries its cluster, i.e. customer id) and *new* records, it
+
+1. drops hub identifiers (shared switchboards, role mailboxes) from the profiles,
+2. pairs every new record with the records it shares a blocking key with (never existing with existing: those
+   pairs were decided when they were new, which is what makes a batch cost independent of the base size),
+3. scores each pair (deterministic keys first, then Fellegi–Sunter),
+4. links in order of descending score with union-find, refusing unions that merge protection forbids,
+5. sends pairs between the thresholds (and refused unions) to review.
+
+Linking is single-link over edges above the auto-link threshold, so the final clusters are the connected components
+of those edges whichever order records arrive in: an incremental run gives what a full run gives, except where
+merge protection or a review decision made an order-dependent choice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+from ._blocking import KeyPolicy, blocking_keys, key_is_hub, key_too_big, without_hub_identifiers
+from ._compare import COMPARISONS, NULL, gamma
+from ._model import MatchModel
+from ._profile import Profile, name_signature
+
+RecordId = int
+_IDX = {c.name: i for i, c in enumerate(COMPARISONS)}
+DETERMINISTIC = ("email", "handle", "national_id", "phone")
+
+
+@dataclass
+class MatchRecord:
+    id: RecordId
+    profile: Profile
+    cluster: Hashable | None = None  # the existing customer, None for a record not linked yet
+    new: bool = True
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    auto_link: float = 0.92
+    review: float = 0.70
+
+
+@dataclass
+class Edge:
+    a: RecordId
+    b: RecordId
+    score: float
+    evidence: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """Final clusters (lists of record ids, with the existing clusters each absorbs), evidence and review pairs."""
+
+    groups: list[tuple[list[Hashable], list[RecordId]]] = field(default_factory=list)
+    evidence: dict[RecordId, dict[str, Any]] = field(default_factory=dict)
+    reviews: list[Edge] = field(default_factory=list)
+    pairs_scored: int = 0
+
+
+def classify_keys(
+    records: Iterable[MatchRecord], policy: KeyPolicy, keys: dict[RecordId, list[str]] | None = None
+) -> tuple[set[str], set[str]]:
+    """(hub keys, oversized keys) seen among these records: the in-memory twin of the store's key statistics."""
+    holders: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        sig = name_signature(r.profile)
+        for key in keys[r.id] if keys is not None else blocking_keys(r.profile):
+            holders[key].append(sig)
+    hub = {k for k, sigs in holders.items() if key_is_hub(k, sigs, policy)}
+    big = {k for k, sigs in holders.items() if k not in hub and key_too_big(k, len(sigs), policy)}
+    return hub, big
+
+
+class Matcher:
+    def __init__(self, model: MatchModel, thresholds: Thresholds, policy: KeyPolicy, protect: bool = True) -> None:
+        self.model = model
+        self.thresholds = thresholds
+        self.policy = policy
+        self.protect = protect
+
+    # ---------------------------------------------------------------------------------------------- pairs
+
+    @staticmethod
+    def candidate_pairs(
+        records: list[MatchRecord], keys: dict[RecordId, list[str]], unusable: set[str]
+    ) -> list[tuple[RecordId, RecordId]]:
+        """Pairs sharing a usable key with at least one new side; existing-existing pairs were decided before."""
+        is_new = {r.id: r.new for r in records}
+        blocks: dict[str, list[RecordId]] = defaultdict(list)
+        for r in records:
+            for key in keys[r.id]:
+                if key not in unusable:
+                    blocks[key].append(r.id)
+        seen: set[tuple[RecordId, RecordId]] = set()
+        for members in blocks.values():
+            if len(members) < 2:
+                continue
+            for a in members:
+                if not is_new[a]:
+                    continue
+                for b in members:
+                    if a == b or (is_new[b] and b < a):
+                        continue
+                    seen.add((a, b) if a < b else (b, a))
+        return sorted(seen)
+
+    # ---------------------------------------------------------------------------------------------- scoring
+
+    def decide(self, vector: tuple[int, ...], a: Profile, b: Profile) -> tuple[float, str, float]:
+        """(match probability, rule, weight): deterministic keys first, else the Fellegi–Sunter posterior.
+
+        A trusted email, phone, handle or national id shared by both sides links them outright, unless the names
+        disagree (a household sharing a phone) or the national ids differ.
+        """
+        weight = self.model.weight(vector, a, b)
+        given, family = vector[_IDX["given_name"]], vector[_IDX["family_name"]]
+        if given != 0 and family != 0 and vector[_IDX["national_id"]] not in (0, 1):
+            for name in DETERMINISTIC:
+                level = vector[_IDX[name]]
+                if level != NULL and level == len(COMPARISONS[_IDX[name]].levels) - 1:
+                    return 1.0, f"deterministic:{name}", weight
+        return self.model.probability(weight), "probabilistic", weight
+
+    def evidence(self, vector: tuple[int, ...], probability: float, rule: str, weight: float) -> dict[str, Any]:
+        return {"rule": rule, "score": round(probability, 4), "weight": round(weight, 2),
+                "comparisons": self.model.explain(vector)}
+
+    def score_vector(self, vector: tuple[int, ...], a: Profile, b: Profile) -> tuple[float, dict[str, Any]]:
+        probability, rule, weight = self.decide(vector, a, b)
+        return probability, self.evidence(vector, probability, rule, weight)
+
+    def score(self, a: Profile, b: Profile) -> tuple[float, dict[str, Any]]:
+        return self.score_vector(gamma(a, b), a, b)
+
+    # ---------------------------------------------------------------------------------------------- clustering
+
+    def run(
+        self,
+        records: list[MatchRecord],
+        hub_keys: set[str] | None = None,
+        skip_keys: set[str] | None = None,
+        cannot_link: set[tuple[RecordId, Hashable]] | None = None,
+        estimate: bool = False,
+        term_frequencies: bool = False,
+    ) -> Outcome:
+        """Match the new records (see the module docstring).
+
+        ``estimate`` first fits the model by EM on these pairs; ``term_frequencies`` takes value frequencies from
+        these records (right for a file deduplicated as a whole, wrong for one batch of a growing base).
+        """
+        keys = {r.id: blocking_keys(r.profile) for r in records}
+        if hub_keys is None or skip_keys is None:
+            found_hub, found_big = classify_keys(records, self.policy, keys)
+            hub_keys = found_hub if hub_keys is None else hub_keys
+            skip_keys = found_big if skip_keys is None else skip_keys
+        profiles = {r.id: without_hub_identifiers(r.profile, hub_keys) for r in records}
+        pairs = self.candidate_pairs(records, keys, hub_keys | skip_keys)
+        vectors = [gamma(profiles[a], profiles[b]) for a, b in pairs]
+        if estimate:
+            self.model = self.model.estimate(Counter(vectors))
+        if term_frequencies:
+            self.model = self.model.with_term_frequencies(profiles.values())
+        by_id = {r.id: r for r in records}
+        edges: list[Edge] = []
+        for (a, b), vector in zip(pairs, vectors, strict=True):
+            score, rule, weight = self.decide(vector, profiles[a], profiles[b])
+            if score >= self.thresholds.review:
+                edges.append(Edge(a, b, score, self.evidence(vector, score, rule, weight)))
+        edges.sort(key=lambda e: (-e.score, e.a, e.b))
+        forest = _Forest(records, profiles, self.protect, cannot_link or set())
+        outcome = Outcome(pairs_scored=len(pairs))
+        maybe_review: list[Edge] = []
+        for edge in edges:
+            if forest.forbidden_pair(edge.a, edge.b):
+                continue  # a person already said no
+            if edge.score >= self.thresholds.auto_link and forest.union(edge.a, edge.b):
+                for rid, other in ((edge.a, edge.b), (edge.b, edge.a)):
+                    if by_id[rid].new and rid not in outcome.evidence:
+                        outcome.evidence[rid] = {**edge.evidence, "with_record": other}
+            else:
+                if edge.score >= self.thresholds.auto_link:
+                    edge.evidence = {**edge.evidence, "held": "merge protection"}
+                maybe_review.append(edge)
+        seen_review: set[tuple[RecordId, RecordId]] = set()
+        for edge in maybe_review:
+            ra, rb = forest.find(edge.a), forest.find(edge.b)
+            if ra != rb and (ra, rb) not in seen_review:
+                seen_review.add((ra, rb))
+                seen_review.add((rb, ra))
+                outcome.reviews.append(edge)
+        outcome.groups = forest.groups()
+        for r in records:
+            if r.new and r.id not in outcome.evidence:
+                outcome.evidence[r.id] = {"rule": "kept" if r.cluster is not None else "new", "score": None}
+        return outcome
+
+
+class _Forest:
+    """Union-find over records whose roots carry merge-protection facts (verified emails, national ids)."""
+
+    def __init__(
+        self, records: list[MatchRecord], profiles: dict[RecordId, Profile], protect: bool,
+        cannot_link: set[tuple[RecordId, Hashable]],
+    ) -> None:
+        self.parent: dict[RecordId, RecordId] = {}
+        self.clusters: dict[RecordId, list[Hashable]] = {}
+        self.forbidden: dict[RecordId, set[Hashable]] = defaultdict(set)
+        for rid, cluster in cannot_link:
+            self.forbidden[rid].add(cluster)
+        self.emails: dict[RecordId, set[str]] = {}
+        self.nids: dict[RecordId, set[str]] = {}
+        self.protect = protect
+        first_of: dict[Hashable, RecordId] = {}
+        for r in records:
+            self.parent[r.id] = r.id
+            self.clusters[r.id] = [r.cluster] if r.cluster is not None else []
+            self.emails[r.id] = set(profiles[r.id].get("ev", ()))
+            self.nids[r.id] = {profiles[r.id]["nid"]} if profiles[r.id].get("nid") else set()
+        for r in records:  # records of one existing cluster start out united
+            if r.cluster is not None:
+                if r.cluster in first_of:
+                    self._join(self.find(first_of[r.cluster]), self.find(r.id))
+                else:
+                    first_of[r.cluster] = r.id
+
+    def find(self, x: RecordId) -> RecordId:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def forbidden_pair(self, a: RecordId, b: RecordId) -> bool:
+        """A person decided one side is not (a customer now part of) the other side."""
+        ra, rb = self.find(a), self.find(b)
+        fa, fb = self.forbidden.get(ra), self.forbidden.get(rb)
+        return bool((fa and fa.intersection(self.clusters[rb])) or (fb and fb.intersection(self.clusters[ra])))
+
+    def _conflict(self, a: RecordId, b: RecordId) -> bool:
+        if not self.protect:
+            return False
+        ea, eb = self.emails[a], self.emails[b]
+        if ea and eb and not (ea & eb):
+            return True
+        na, nb = self.nids[a], self.nids[b]
+        if na and nb and not (na & nb):
+            # one typo apart is the same id mistyped, not two people
+            return not any(DamerauLevenshtein.distance(x, y, score_cutoff=1) <= 1 for x in na for y in nb)
+        return False
+
+    def _join(self, ra: RecordId, rb: RecordId) -> None:
+        if ra == rb:
+            return
+        if rb < ra:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.clusters[ra] = sorted(set(self.clusters[ra]) | set(self.clusters.pop(rb)), key=str)
+        self.emails[ra] |= self.emails.pop(rb)
+        if rb in self.forbidden:
+            self.forbidden[ra] |= self.forbidden.pop(rb)
+        self.nids[ra] |= self.nids.pop(rb)
+
+    def union(self, a: RecordId, b: RecordId) -> bool:
+        """Join the clusters of a and b; False when they are already one or protection forbids it."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb or self._conflict(ra, rb):
+            return False
+        self._join(ra, rb)
+        return True
+
+    def groups(self) -> list[tuple[list[Hashable], list[RecordId]]]:
+        members: dict[RecordId, list[RecordId]] = defaultdict(list)
+        for x in self.parent:
+            members[self.find(x)].append(x)
+        return [(self.clusters[root], sorted(ids)) for root, ids in sorted(members.items())]

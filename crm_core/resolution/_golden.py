@@ -1,0 +1,121 @@
+"""Survivorship: the golden record of a customer, rebuilt from its linked contact records, with provenance per field.
+
+Rules per field (``resolution.survivorship`` in ``hub.yaml``): ``source_priority`` (the first listed source that has
+a value), ``most_recent`` (newest ``observed_at``), ``most_frequent`` (the value most records agree on),
+``most_complete`` (the longest value). Ties go to the newest record, then the highest record id, so the result
+never depends on load order.
+
+A human edit always wins for its field, whatever the rule: a record counts as a human edit for a field when its
+``normalized["_human_edit"]`` is ``true`` or lists the field, or when it comes from a source named in
+``resolution.human_edit_sources`` (e.g. values pulled back from a target where a person typed them).
+
+Lists (``emails``, ``phones``, ``tags``) are unions, the surviving primary first; mappings (``handles``,
+``consent``, ``attributes``) merge key by key, the newest record winning each key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mapping.schema import CONTACT_FIELDS
+
+from ..config import ResolutionConfig
+from ..models import ContactRecord, Customer, CustomerVersion
+
+LIST_FIELDS = {"emails": "email", "phones": "phone", "tags": None}
+MAP_FIELDS = ("handles", "consent", "attributes")
+
+
+def _is_human_edit(record: ContactRecord, field: str, config: ResolutionConfig) -> bool:
+    if record.source in config.human_edit_sources:
+        return True
+    flag = (record.normalized or {}).get("_human_edit")
+    return flag is True or (isinstance(flag, list) and field in flag)
+
+
+def _recency(record: ContactRecord) -> tuple[Any, int]:
+    return (record.observed_at, record.id)
+
+
+def _pick(field: str, candidates: list[tuple[ContactRecord, Any]], rule: str, config: ResolutionConfig) -> tuple[ContactRecord, Any]:
+    if rule == "source_priority":
+        order = {name: i for i, name in enumerate(config.survivorship.source_priority)}
+        best = min(order.get(r.source, len(order)) for r, _ in candidates)
+        candidates = [(r, v) for r, v in candidates if order.get(r.source, len(order)) == best]
+    elif rule == "most_frequent":
+        counts = Counter(repr(v) for _, v in candidates)
+        top = max(counts.values())
+        candidates = [(r, v) for r, v in candidates if counts[repr(v)] == top]
+    elif rule == "most_complete":
+        longest = max(len(str(v)) for _, v in candidates)
+        candidates = [(r, v) for r, v in candidates if len(str(v)) == longest]
+    return max(candidates, key=lambda rv: _recency(rv[0]))
+
+
+def build_golden(records: Sequence[ContactRecord], config: ResolutionConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(golden, provenance) for these records; see the module docstring for the rules."""
+    golden: dict[str, Any] = {}
+    provenance: dict[str, Any] = {}
+    newest_first = sorted(records, key=_recency, reverse=True)
+    for field in CONTACT_FIELDS:
+        if field in LIST_FIELDS or field in MAP_FIELDS:
+            continue
+        candidates = [(r, r.normalized.get(field)) for r in records if r.normalized.get(field) not in (None, "", [], {})]
+        if not candidates:
+            continue
+        human = [(r, v) for r, v in candidates if _is_human_edit(r, field, config)]
+        if human:
+            record, value = max(human, key=lambda rv: _recency(rv[0]))
+            rule = "human_edit"
+        else:
+            rule = config.survivorship.fields.get(field, config.survivorship.default)
+            record, value = _pick(field, candidates, rule, config)
+        golden[field] = value
+        provenance[field] = {"record": record.id, "source": record.source, "rule": rule}
+    for field, primary in LIST_FIELDS.items():
+        values: list[Any] = [golden[primary]] if primary and primary in golden else []
+        for r in newest_first:
+            for v in [r.normalized.get(primary)] * bool(primary) + list(r.normalized.get(field) or []):
+                if v not in (None, "") and v not in values:
+                    values.append(v)
+        if values:
+            golden[field] = values
+            provenance[field] = {"rule": "union", "records": sorted(r.id for r in records if r.normalized.get(field))}
+    for field in MAP_FIELDS:
+        merged: dict[str, Any] = {}
+        sources: dict[str, int] = {}
+        for r in sorted(records, key=_recency):
+            for key, value in (r.normalized.get(field) or {}).items():
+                if value is not None:
+                    merged[key] = value
+                    sources[key] = r.id
+        if merged:
+            golden[field] = merged
+            provenance[field] = {"rule": "merge", "records": sources}
+    return golden, provenance
+
+
+def rebuild(session: Session, customer: Customer, records: Sequence[ContactRecord], config: ResolutionConfig,
+            reason: str) -> bool:
+    """Recompute the golden record; append a ``customer_version`` row when anything changed. True if it did.
+
+    A customer not yet in the session (``id`` None) is added and gets version 1.
+    """
+    golden, provenance = build_golden(records, config)
+    if customer.id is not None and golden == customer.golden and provenance == customer.provenance:
+        return False
+    if customer.id is None:
+        customer.version = 1
+        customer.golden, customer.provenance = golden, provenance
+        session.add(customer)
+        session.flush()
+    else:
+        customer.version += 1
+        customer.golden, customer.provenance = golden, provenance
+    session.add(CustomerVersion(customer_id=customer.id, version=customer.version, golden=golden,
+                                provenance=provenance, reason=reason[:200]))
+    return True

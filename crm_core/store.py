@@ -1,0 +1,28 @@
+"""Small, dialect-aware write helpers shared by the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .models import Base
+
+
+def insert_ignoring_duplicates(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], unique_columns: Sequence[str]
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on the given unique key; returns how many rows were really inserted.
+
+    This is what makes landing idempotent without a read-before-write race between two writers.
+    """
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    stmt = insert(model).values(list(rows)).on_conflict_do_nothing(index_elements=list(unique_columns))
+    # rowcount is -1 for multi-row inserts on some drivers; RETURNING counts what was really written.
+    pk = model.__mapper__.primary_key[0]
+    return len(session.execute(stmt.returning(pk)).all())

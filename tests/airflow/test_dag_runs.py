@@ -1,0 +1,87 @@
+"""Every DAG runs end to end with ``dag.test()`` on SQLite: real Airflow, real hub store, one metadata DB per session.
+
+Until connectors, mapping, resolution and outbound land, the sample kinds have no implementation: the ingest and
+push DAGs then show the operator-facing behaviour of a permanent failure (one attempt, the hub's message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from crm_core.models import DeadLetter, RunStat
+
+from .conftest import sample_config
+
+
+def _dags(hub: Any) -> dict[str, Any]:
+    import hub_factory
+
+    return hub_factory.build_dags(sample_config((hub.home / "hub.yaml").read_text()))
+
+
+def _task_instance(run: Any, task_id: str) -> Any:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.scalars(
+            select(TaskInstance).where(TaskInstance.run_id == run.run_id, TaskInstance.task_id == task_id)
+        ).one()
+        session.expunge(ti)
+        return ti
+
+
+def _xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = session.scalars(
+            select(XComModel.value).where(XComModel.run_id == run.run_id, XComModel.task_id == task_id,
+                                          XComModel.key == "return_value")
+        ).one()
+    return XComModel.deserialize_value(type("X", (), {"value": value})())
+
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def test_resolve_customers_maps_then_resolves_and_records_both_runs(hub_home: Any) -> None:
+    hub = hub_home()
+    run = _dags(hub)["resolve_customers"].test()
+    assert run.state == "success"
+    with hub.sessions() as session:
+        stats = session.scalars(select(RunStat).order_by(RunStat.id)).all()
+    assert [(s.stage, s.status) for s in stats] == [("map", "success"), ("resolve", "success")]
+    assert all(s.run_id == f"resolve_customers/{run.run_id}" for s in stats)
+    assert _xcom(run, "resolve")["stage"] == "resolve"
+
+
+def test_a_permanent_failure_fails_at_once_with_the_hubs_message(hub_home: Any) -> None:
+    hub = hub_home()  # form_files has no connector in this build: a configuration problem, not a hiccup
+    run = _dags(hub)["ingest_web_forms"].test()
+    assert run.state == "failed"
+    ti = _task_instance(run, "ingest")
+    assert ti.state == "failed" and ti.try_number == 1  # not retried
+    with hub.sessions() as session:
+        stat = session.scalars(select(RunStat)).one()
+    assert stat.status == "failed"
+    assert "web_forms" in (stat.message or "") and "not available" in (stat.message or "")
+
+
+def test_replay_failed_takes_its_selection_from_the_form(hub_home: Any) -> None:
+    from crm_core.db import transaction
+
+    hub = hub_home()
+    with transaction(hub.sessions) as session:
+        session.add(DeadLetter(stage="push", name="salesforce", ref="1", error_class="DuplicateValue",
+                               error_message="duplicate external id"))
+    run = _dags(hub)["replay_failed"].test(run_conf={"stage": "push", "name": "salesforce",
+                                                     "error_class": "InvalidEmail", "limit": 10})
+    assert run.state == "success"
+    assert _xcom(run, "replay")["records_in"] == 0  # the DuplicateValue item was not selected
+    with hub.sessions() as session:
+        assert session.scalars(select(DeadLetter.status)).one() == "pending"
