@@ -107,6 +107,22 @@ def landing_key(headers: Message, header_bytes: bytes) -> str:
     return "sha256:" + hashlib.sha256(normalised).hexdigest()
 
 
+def counterparts(addresses: Iterable[dict[str, Any]], own: set[str]) -> list[dict[str, Any]]:
+    """Everyone on the mail but us, once each: the people the hub should know.
+
+    The mapping spec cannot tell our own mailbox from a customer, so the connector, which knows
+    ``own_addresses``, hands over the list; the sales mailbox never becomes a customer.
+    """
+    seen: set[str] = set()
+    out = []
+    for address in addresses:
+        email_address = (address.get("email") or "").lower()
+        if email_address and email_address not in own and email_address not in seen:
+            seen.add(email_address)
+            out.append(address)
+    return out
+
+
 def message_payload(
     header_bytes: bytes,
     parts: Sequence[Part],
@@ -123,6 +139,7 @@ def message_payload(
     in_reply_to = (_msg_ids(headers.get("In-Reply-To")) or [None])[0]
     message_id = (_msg_ids(headers.get("Message-ID")) or [None])[0]
     own = {a.lower() for a in own_addresses}
+    to, cc, reply_to = (_addresses(headers.get_all(h) or []) for h in ("To", "Cc", "Reply-To"))
     return {
         "schema": SCHEMA,
         "message_id": message_id,
@@ -134,9 +151,10 @@ def message_payload(
         "subject": decode_header_value(headers.get("Subject")),
         "date": _date(headers.get("Date")),
         "from": sender[0] if sender else None,
-        "to": _addresses(headers.get_all("To") or []),
-        "cc": _addresses(headers.get_all("Cc") or []),
-        "reply_to": _addresses(headers.get_all("Reply-To") or []),
+        "to": to,
+        "cc": cc,
+        "reply_to": reply_to,
+        "counterparts": counterparts([*sender, *reply_to, *to, *cc], own),
         "summary": summarize(text, summary_chars),
         "text_truncated": text_truncated,
         "size": size,

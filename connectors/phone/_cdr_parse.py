@@ -115,7 +115,8 @@ def parse_row(
         "uniqueid": row.get("uniqueid") or None,
         "linkedid": row.get("linkedid") or None,
         "accountcode": row["accountcode"] or None,
-        "caller_name": caller_name if direction != "outbound" else None,
+        # only an inbound caller is a customer; on other calls the caller ID names a colleague's extension
+        "caller_name": caller_name if direction == "inbound" else None,
         "caller_number": caller_number,
         "src": row["src"] or None,
         "dst": row["dst"] or None,

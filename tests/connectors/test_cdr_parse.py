@@ -58,8 +58,8 @@ def test_an_outbound_call_names_the_dialled_number_as_the_customer() -> None:
 
 
 def test_an_extension_to_extension_call_is_internal_with_no_customer() -> None:
-    _, payload = parse_row(cdr_line(src="6003", context="from-internal", clid="<6003>"), SHANGHAI)
-    assert (payload["direction"], payload["customer_number"]) == ("internal", None)
+    _, payload = parse_row(cdr_line(src="6003", context="from-internal", clid='"Li Wei" <6003>'), SHANGHAI)
+    assert (payload["direction"], payload["customer_number"], payload["caller_name"]) == ("internal", None, None)
 
 
 def test_the_default_sixteen_columns_without_uniqueid_are_keyed_by_the_row() -> None:
