@@ -15,9 +15,9 @@ from ._dates import parse_instant
 from ._emails import normalise_email
 from ._names import compose_name, parse_name
 from ._phones import normalise_phone
-from ._spec import CHANNELS, DIRECTIONS, TEMPLATE_FIELD, ContactRule, FieldRule, MappingSpec
+from ._spec import CHANNELS, DIRECTIONS, LIST_FIELDS, TEMPLATE_FIELD, ContactRule, FieldRule, MappingSpec
 from ._text import NormalisationError, fold, is_blank
-from ._transforms import Context, run
+from ._transforms import TRANSFORMS, Context, run
 from ._values import to_boolean, to_country
 from .schema import CanonicalContact, CanonicalInteraction
 
@@ -117,10 +117,24 @@ def _value_of(rule: FieldRule, base: Any, payload: Mapping[str, Any]) -> Any:
     if not rule.paths:
         return rule.constant
     values = [_read(p, base, payload) for p in rule.paths]
-    value = values[0] if len(values) == 1 else [v for v in values if not is_blank(v)]
+    if len(values) == 1:
+        value = values[0]
+    else:
+        present = [v for v in values if not is_blank(v)]
+        value = present if _wants_every_path(rule) else (present[0] if present else None)
     if is_blank(value) and rule.constant is not None:
         return rule.constant
     return value
+
+
+def _wants_every_path(rule: FieldRule) -> bool:
+    """Several paths feed a list field, a list attribute, or a list-level transform (join, first); else the first wins.
+
+    Without this a single-valued field fed by ``[name, 姓名]`` would receive the list itself and store its text.
+    """
+    if rule.target in LIST_FIELDS or rule.type == "list":
+        return True
+    return any(not TRANSFORMS[step.name].per_item for step in rule.steps if step.name in TRANSFORMS)
 
 
 def _evaluate(rule: FieldRule, raw: Any, ctx: Context) -> Any:

@@ -164,3 +164,13 @@ def test_an_interaction_direction_outside_the_vocabulary_is_an_error() -> None:
     spec = parse_spec("interaction: {channel: phone, occurred_at: start, direction: {from: dir}}\n")
     (error,) = apply(spec, {"dir": "sideways", "start": "2025-08-23 10:00"}).errors
     assert error.field == "interaction.direction" and "inbound" in error.reason
+
+
+def test_several_paths_give_a_single_field_the_first_value_and_a_list_field_all_of_them() -> None:
+    spec = parse_spec("contacts:\n  - fields:\n      full_name: [name, 姓名]\n      phones: [手机, 电话]\n"
+                      "      company: {from: [org, 公司], transforms: [{join: ' / '}]}\n")
+    contact = apply(spec, {"姓名": "张三", "手机": "13800138000", "电话": "021 6288 1234",
+                           "org": "明华", "公司": "贸易"}).contacts[0].contact
+    assert contact.full_name == "张三"  # not the text of ["张三"]
+    assert contact.phones == ("+8613800138000", "+862162881234")  # a list field keeps every path's value
+    assert contact.company == "明华 / 贸易"  # a list-level transform sees every path's value
