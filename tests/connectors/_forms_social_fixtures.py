@@ -185,11 +185,3 @@ class FakeVendor:
         self.server.shutdown()
         self.server.server_close()
 
-
-def peer_specs() -> Path:
-    """The shared vendor specs: beside the repository in CI, two levels up from a worktree here."""
-    from tests.servers import PEER_SPECS, REPO
-
-    if PEER_SPECS.is_dir():
-        return PEER_SPECS
-    return next(p / "shared" / "peers" / "specs" for p in REPO.parents if (p / "shared" / "peers" / "specs").is_dir())

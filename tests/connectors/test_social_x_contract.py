@@ -13,7 +13,7 @@ from connectors._paging import get_json
 from connectors.social.polling import PollingSource
 from connectors.social.x import bearer_session, streams_for
 from crm_core.errors import FatalError, SkippableError
-from tests.connectors._forms_social_fixtures import peer_specs
+from tests.servers import PEER_SPECS
 from tests.servers.prism import Prism
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ OUR_ID = "1580000000000000000"
 
 @pytest.fixture(scope="module")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
-    server = Prism(peer_specs() / "x" / "api-v2.json", Path(tmp_path_factory.mktemp("prism-x")))
+    server = Prism(PEER_SPECS / "x" / "api-v2.json", Path(tmp_path_factory.mktemp("prism-x")))
     yield server
     server.stop()
 

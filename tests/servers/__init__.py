@@ -11,7 +11,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("HUB_SHARED_DIR", REPO.parent / "shared"))
+
+
+def _shared_dir() -> Path:
+    """``shared/`` (vendor specs) sits beside the checkout in CI and some levels up from a git worktree."""
+    if os.environ.get("HUB_SHARED_DIR"):
+        return Path(os.environ["HUB_SHARED_DIR"])
+    found = (p / "shared" for p in REPO.parents if (p / "shared" / "peers" / "specs").is_dir())
+    return next(found, REPO.parent / "shared")
+
+
+SHARED = _shared_dir()
 PEER_SPECS = SHARED / "peers" / "specs"
 
 
