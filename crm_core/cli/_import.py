@@ -54,7 +54,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         report = import_file(hub, args.file, progress=_line_progress(), **options)
     for rejection in report.rejections[:SHOWN_REJECTIONS]:
-        print(f"  row {rejection.row} {rejection.column}: {rejection.reason} ({rejection.kind})", file=sys.stderr)
+        where = f"row {rejection.row} {rejection.column}".rstrip()
+        print(f"  {where}: {rejection.reason} ({rejection.kind})", file=sys.stderr)
     more = report.rejected_rows + report.dropped_values - SHOWN_REJECTIONS
     if more > 0:
         print(f"  … and more in {report.report_path}", file=sys.stderr)
