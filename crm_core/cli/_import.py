@@ -1,8 +1,9 @@
 """``crmhub import FILE``: import a CSV/Excel file of existing contacts.
 
 The proposal is printed (``--propose-only``) or saved beside the hub (``$HUB_HOME/imports/<source>.yaml``) so a person
-can read it, edit it and import again with ``--spec``. Progress: a rich display on a terminal, a plain line every
-``PROGRESS_EVERY`` rows into pipes and logs; always a summary line at the end.
+can read it, edit it and import again with ``--spec``. Progress: a rich display on a terminal; into pipes and logs a
+plain line whenever a landed batch crosses a multiple of ``--progress-every`` rows; always a summary line at the end.
+Rejection reasons go to stderr, their values only to the report file (they are personal data).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--key", help="identifier column keying the rows (default: an id column if found, else row hash)")
     p.add_argument("--report", help="write rejected rows here as CSV (default: $HUB_HOME/imports/<source>.report.csv)")
     p.add_argument("--run-id", help="label stored with the run's statistics")
+    p.add_argument("--batch-size", type=int, default=1000, metavar="N",
+                   help="rows landed and mapped per transaction (default 1000)")
+    p.add_argument("--progress-every", type=int, default=PROGRESS_EVERY, metavar="N",
+                   help=f"without a terminal, print a progress line every N rows (default {PROGRESS_EVERY})")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -48,11 +53,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     hub = open_hub(args)
     options: dict[str, Any] = dict(source=args.source, spec=args.spec, encoding=args.encoding,
                                    delimiter=args.delimiter, sheet=args.sheet, key_column=args.key,
-                                   report_path=args.report, run_id=args.run_id)
+                                   report_path=args.report, run_id=args.run_id,
+                                   batch_size=max(1, args.batch_size))
     if sys.stderr.isatty():
         report = _with_rich_progress(lambda progress: import_file(hub, args.file, progress=progress, **options))
     else:
-        report = import_file(hub, args.file, progress=_line_progress(), **options)
+        report = import_file(hub, args.file, progress=_line_progress(args.progress_every), **options)
     for rejection in report.rejections[:SHOWN_REJECTIONS]:
         where = f"row {rejection.row} {rejection.column}".rstrip()
         print(f"  {where}: {rejection.reason} ({rejection.kind})", file=sys.stderr)
@@ -64,14 +70,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line_progress() -> Any:
-    state = {"next": PROGRESS_EVERY}
+def _line_progress(every: int) -> Any:
+    every = max(1, every)
+    state = {"next": every}
 
     def show(report: Any) -> None:
         if report.rows_read >= state["next"]:
             print(f"import {report.source}: {report.rows_read} rows read, {report.landed} landed, "
                   f"{report.rejected_rows} rejected", file=sys.stderr, flush=True)
-            state["next"] = (report.rows_read // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+            state["next"] = (report.rows_read // every + 1) * every
 
     return show
 

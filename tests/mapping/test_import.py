@@ -224,3 +224,43 @@ def test_the_command_proposes_imports_and_prints_one_summary_line(make_hub: Call
                                            "3 mapped, 1 rejected")
     assert "row 5 手机: not a valid phone number" in err
     assert import_spec_path(hub.home, "import_leads").exists()
+
+
+def _many_rows(path: Path, count: int) -> Path:
+    rows = [["姓名", "手机", "城市"]] + [[f"客户{i}", f"138{i:08d}", "上海"] for i in range(count)]
+    return _write_csv(path, rows)
+
+
+def test_without_a_terminal_a_progress_line_comes_every_n_rows(make_hub: Callable[..., Hub], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    hub = make_hub()
+    path = _many_rows(tmp_path / "many.csv", 25)
+
+    assert main(["--home", str(hub.home), "import", str(path), "--batch-size", "5", "--progress-every", "10"]) == 0
+
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.startswith("import import_many:")]
+    assert lines == ["import import_many: 10 rows read, 10 landed, 0 rejected",
+                     "import import_many: 20 rows read, 20 landed, 0 rejected"]
+    assert "25 rows read, 25 landed" in out.splitlines()[-1]
+
+
+def test_on_a_terminal_the_import_shows_rich_progress_and_ends_with_the_summary(make_hub: Callable[..., Hub],
+                                                                                 tmp_path: Path) -> None:
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    hub = make_hub()
+    path = _many_rows(tmp_path / "tty.csv", 15)
+    command = shlex.join([sys.executable, "-m", "crm_core.cli", "--home", str(hub.home), "import", str(path),
+                          "--batch-size", "5"])
+    # `script` gives the command a pseudo-terminal, so stderr.isatty() is true as for a person at a console
+    proc = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stdout
+    assert "15 rows, 15 landed, 15 mapped, 0 rejected" in proc.stdout  # the live display's last state
+    assert "import import_tty: 15 rows read, 15 landed (0 already landed), 15 mapped" in proc.stdout
