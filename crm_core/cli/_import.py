@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--encoding", help="CSV encoding (default: detected), e.g. gb18030, utf-8")
     p.add_argument("--delimiter", help="CSV delimiter (default: detected): ',' ';' 'tab' '|'")
     p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
-    p.add_argument("--key", help="identifier column keying the rows (default: an id column if found, else row hash)")
+    p.add_argument("--key", help="identifier column keying the rows (default: an id column if found, else the row's content; "
+                   "--key '' for the content)")
     p.add_argument("--report", help="write rejected rows here as CSV (default: $HUB_HOME/imports/<source>.report.csv)")
     p.add_argument("--run-id", help="label stored with the run's statistics")
     p.add_argument("--batch-size", type=int, default=1000, metavar="N",

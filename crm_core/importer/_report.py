@@ -65,7 +65,7 @@ class ImportReport:
             self.rejections.append(rejection)
 
     def counts(self) -> dict[str, int]:
-        return {
+        counts = {
             "rows read": self.rows_read,
             "blank rows": self.blank_rows,
             "landed": self.landed,
@@ -74,6 +74,10 @@ class ImportReport:
             "rejected rows": self.rejected_rows,
             "dropped values": self.dropped_values,
         }
+        # rows sharing a contact key (an id, or an email) update one contact record: said, not silent
+        for key in ("contacts_created", "contacts_updated", "contacts_unchanged"):
+            counts[key.replace("_", " ")] = int(self.map_detail.get(key, 0))
+        return counts
 
     def summary(self) -> str:
         text = (f"import {self.source}: {self.rows_read} rows read, {self.landed} landed "
@@ -81,6 +85,9 @@ class ImportReport:
                 f"{self.dropped_values} values dropped")
         if self.blank_rows:
             text += f", {self.blank_rows} blank rows"
+        updated = int(self.map_detail.get("contacts_updated", 0))
+        if updated:
+            text += f", {updated} contacts updated by a later row or import"
         text += f" in {self.seconds:.1f}s"
         if self.report_path is not None:
             text += f"; report: {self.report_path}"

@@ -74,7 +74,7 @@ def propose_for(table: Table, source: str, key_column: str | None = None) -> Any
 
 def settle_spec(hub: Any, table: Table, source: str, spec: Any = None,
                 key_column: str | None = None) -> tuple[Any, Path, str, str | None]:
-    """The compiled spec, where it is kept, where it came from, and the key column.
+    """The compiled spec, where it is kept, where it came from, and the key column (``""``: none, key by content).
 
     Given (a path or a compiled spec): it is copied to the import's spec path so a later ``crmhub map`` of this
     source finds it. Else the one saved by an earlier import of this source is reused (a person may have edited
@@ -84,7 +84,7 @@ def settle_spec(hub: Any, table: Table, source: str, spec: Any = None,
 
     target = import_spec_path(Path(hub.home), source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if key_column is not None and key_column not in table.headers:
+    if key_column and key_column not in table.headers:
         raise ConfigError("--key", [f"no column {key_column!r}; the file has: {', '.join(table.headers)}"])
     if spec is None and target.is_file():
         compiled, origin = load_spec(target), "saved"
@@ -105,7 +105,7 @@ def settle_spec(hub: Any, table: Table, source: str, spec: Any = None,
         return compiled, target, "proposed", proposal.key_column
     if key_column is None:
         key_column = detect_key_column(table.headers, sample_rows(table))
-    return compiled, target, origin, key_column
+    return compiled, target, origin, key_column or None
 
 
 def import_file(hub: Any, path: str | Path, source: str | None = None, spec: Any = None,

@@ -115,6 +115,17 @@ def test_every_row_is_accounted_for(make_hub: Callable[..., Hub], db_url: str, t
     assert report.rows_read == report.blank_rows + skipped + report.landed + report.already_landed
     assert report.already_landed == 1  # the repeated first row
     assert report.mapped + (report.rejected_rows - skipped) == report.landed
+    assert report.counts()["contacts created"] == report.mapped
+
+
+def test_rows_that_share_a_contact_key_are_counted_as_updates(make_hub: Callable[..., Hub], tmp_path: Path) -> None:
+    hub = make_hub()
+    rows = [["编号", "姓名", "邮箱"], ["C1", "张三", "z@example.com"], ["C2", "张三丰", "z@example.com"]]
+
+    report = import_file(hub, _write_csv(tmp_path / "dup.csv", rows), key_column="")
+
+    assert (report.landed, report.mapped, _count(hub, ContactRecord)) == (2, 2, 1)  # keyed by the email
+    assert "1 contacts updated by a later row or import" in report.summary()
 
 
 def test_utf8_bom_csv_and_xlsx_files_import_alike(make_hub: Callable[..., Hub], db_url: str, tmp_path: Path) -> None:
