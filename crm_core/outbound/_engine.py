@@ -236,9 +236,12 @@ class PushRun:
     def _fetch(self, cands: Sequence[Candidate]) -> None:
         if not cands:
             return
-        found = self.dest.fetch([c.hub_key for c in cands])
+        by_id = bool(getattr(self.dest, "fetch_by_external_id", False))
+        keys = {c.customer_id: (c.state.external_id if by_id and c.state is not None and c.state.external_id
+                                else c.hub_key) for c in cands}
+        found = self.dest.fetch(list(keys.values()))
         for cand in cands:
-            cand.remote = found.get(cand.hub_key)
+            cand.remote = found.get(keys[cand.customer_id])
 
     def _plan_all(self, cands: Sequence[Candidate]) -> None:
         for cand in cands:
