@@ -52,8 +52,10 @@ def golden(i: int) -> dict[str, Any]:
 
 
 def changed(record: dict[str, Any], i: int) -> dict[str, Any]:
-    """Every customer changes: a new title and a new e-mail-independent field value."""
-    return {**record, "title": f"{record['title']} ({i % 7})", "given_name": f"{record['given_name']}-{i % 5}"}
+    """Every customer changes fields every target maps: name, phone (and the title where a target has one)."""
+    given = f"{record['given_name']}-{i % 5}"
+    return {**record, "given_name": given, "full_name": f"{given} {record['family_name']}",
+            "phone": f"+49303{i % 10_000_000:07d}", "title": f"{record['title']} ({i % 7})"}
 
 
 def measure(peer: Peer, workdir: Path, customers: int, first_id: int, batch_size: int | None) -> list[PhaseResult]:

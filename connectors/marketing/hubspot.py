@@ -130,7 +130,9 @@ class HubSpotDestination:
                 record = _remote(contact, self.properties)
                 if contact.get("updatedAt") and (newest is None or contact["updatedAt"] > newest):
                     newest = contact["updatedAt"]
-                records.append(SourceRecord(key=contact["id"], payload={**record.fields, "hubspot_id": contact["id"]},
+                # ``_version``: the push engine plans from this read, and guards its write with it
+                records.append(SourceRecord(key=contact["id"], payload={**record.fields, "hubspot_id": contact["id"],
+                                                                        "_version": record.version},
                                             occurred_at=record.updated_at))
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:

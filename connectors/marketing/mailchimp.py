@@ -125,7 +125,9 @@ class MailchimpDestination:
             records = []
             for member in members:
                 newest = max(newest or member["last_changed"], member["last_changed"])
-                records.append(SourceRecord(key=member["id"], payload=dict(_remote(member).fields),
+                # ``_version``: the push engine plans from this read, and guards its write with it
+                records.append(SourceRecord(key=member["id"], payload={**_remote(member).fields,
+                                                                       "_version": _version(member)},
                                             occurred_at=datetime.fromisoformat(member["last_changed"])))
             if len(members) < count:
                 yield Batch(records=records, cursor={"since": newest})
