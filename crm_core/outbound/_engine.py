@@ -6,7 +6,9 @@
     2. candidates: active customers never synced, changed since their last sync, with a decided conflict, or
        changed remotely; a candidate whose golden values equal the base and that nothing remote touched is settled
        without a single call (0 calls when nothing changed);
-    3. per batch (the destination's size): one ``fetch``, the three-way plans, the circuit breaker, one ``upsert``;
+    3. per batch (the destination's size): one ``fetch`` for candidates step 1 did not already read (by hub key, or
+       by the stored external id for a destination with ``fetch_by_external_id``), the three-way plans, the circuit
+       breaker, one ``upsert``;
        writes refused as stale (412, ConcurrencyException) are fetched and planned again once;
     4. one transaction per batch records the new base, pulls, conflicts and dead letters.
 
