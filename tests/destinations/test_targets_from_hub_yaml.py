@@ -8,7 +8,6 @@ as a contact record from that target, and the run after it writes nothing either
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm_core.db import transaction
 from crm_core.hub import Hub
 from crm_core.jobs import push
-from crm_core.models import ContactRecord, Customer
+from crm_core.models import ContactRecord
+from tests.destinations._targets import GOLDEN, add_customer
 from tests.destinations.hubspot_server import HubSpotServer
 from tests.fakes.mailchimp import MailchimpFake
 from tests.fakes.salesforce import FakeSalesforce, serve
 from tests.servers.tryton import TrytonServer
-
-GOLDEN = {"given_name": "Anna", "family_name": "Schmidt", "full_name": "Anna Schmidt", "email": "anna@example.de",
-          "phone": "+493012345678", "city": "Berlin", "postcode": "10115", "country": "DE", "language": "de",
-          "title": "Einkauf", "consent": {"email_marketing": True}, "tags": ["vip", "b2b"]}
 
 HUB_YAML = """\
 version: 1
@@ -44,15 +39,6 @@ def configured_hub(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
                    connection: dict[str, Any], options: dict[str, Any] | None = None) -> Hub:
     monkeypatch.setenv("AIRFLOW_CONN_CRM_CONN", json.dumps(connection))
     return make_hub(HUB_YAML.format(kind=kind, map_name=map_name, options=json.dumps(options or {})))
-
-
-def add_customer(hub: Hub, golden: dict[str, Any]) -> int:
-    """A golden customer; a random id because the Tryton database is shared by the whole test session."""
-    with transaction(hub.sessions) as session:
-        customer = Customer(id=random.randint(10_000, 9_999_999), golden=dict(golden))
-        session.add(customer)
-        session.flush()
-        return customer.id
 
 
 def pulled(hub: Hub, cid: int) -> dict[str, Any]:
