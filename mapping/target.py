@@ -70,6 +70,27 @@ def _date_in(value: Any) -> Any:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else value
 
 
+def _sorted(value: Any) -> Any:
+    """Tags and other sets: targets return them in their own order, which is no change of value."""
+    return sorted({str(v) for v in value}) if isinstance(value, list | tuple | set) else value
+
+
+def _subscription_out(value: Any) -> Any:
+    """A consent flag as a mailing-list status: true → subscribed, false → unsubscribed."""
+    if isinstance(value, bool):
+        return "subscribed" if value else "unsubscribed"
+    return value
+
+
+def _subscription_in(value: Any) -> Any:
+    """A list status back as a consent flag; ``transactional``/``pending`` say nothing about consent (None)."""
+    if value == "subscribed":
+        return True
+    if value in ("unsubscribed", "cleaned"):
+        return False
+    return None
+
+
 # name -> (out: golden value to target value, in: target value to golden value)
 TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "identity": (_identity, _text_in),
@@ -77,6 +98,8 @@ TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "phone": (_identity, _phone_in),
     "country_code": (_upper, _upper),
     "date": (_identity, _date_in),
+    "sorted": (_sorted, _sorted),
+    "subscription": (_subscription_out, _subscription_in),
 }
 
 

@@ -64,6 +64,8 @@ def customers_with_decisions(session: Session, target: str) -> list[int]:
 
 
 def mark_applied(session: Session, conflict_ids: Sequence[int]) -> None:
+    if not conflict_ids:  # the common case, once per synced record: no query
+        return
     for row in session.scalars(select(Conflict).where(Conflict.id.in_(list(conflict_ids)))):
         row.status = "applied"
 

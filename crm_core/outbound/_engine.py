@@ -6,7 +6,9 @@
     2. candidates: active customers never synced, changed since their last sync, with a decided conflict, or
        changed remotely; a candidate whose golden values equal the base and that nothing remote touched is settled
        without a single call (0 calls when nothing changed);
-    3. per batch (the destination's size): one ``fetch``, the three-way plans, the circuit breaker, one ``upsert``;
+    3. per batch (the destination's size): one ``fetch`` for candidates step 1 did not already read (by hub key, or
+       by the stored external id for a destination with ``fetch_by_external_id``), the three-way plans, the circuit
+       breaker, one ``upsert``;
        writes refused as stale (412, ConcurrencyException) are fetched and planned again once;
     4. one transaction per batch records the new base, pulls, conflicts and dead letters.
 
@@ -236,9 +238,12 @@ class PushRun:
     def _fetch(self, cands: Sequence[Candidate]) -> None:
         if not cands:
             return
-        found = self.dest.fetch([c.hub_key for c in cands])
+        by_id = bool(getattr(self.dest, "fetch_by_external_id", False))
+        keys = {c.customer_id: (c.state.external_id if by_id and c.state is not None and c.state.external_id
+                                else c.hub_key) for c in cands}
+        found = self.dest.fetch(list(keys.values()))
         for cand in cands:
-            cand.remote = found.get(cand.hub_key)
+            cand.remote = found.get(keys[cand.customer_id])
 
     def _plan_all(self, cands: Sequence[Candidate]) -> None:
         for cand in cands:
