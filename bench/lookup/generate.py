@@ -79,6 +79,16 @@ def hub_email(k: int) -> str:
     return f"info@company{k}.example.cn"
 
 
+def has_hub_identifier(i: int) -> bool:
+    return _mix(i) % 100 == 42
+
+
+def hub_identifiers(i: int) -> tuple[str, str]:
+    """The shared e-mail and phone that customer ``i``'s form record carries when it has hub identifiers."""
+    h = _mix(i)
+    return hub_email((h >> 16) % HUB_KEYS), hub_phone((h >> 8) % HUB_KEYS)
+
+
 def missing_email(j: int) -> str:
     return f"nobody{j}@absent.example.org"
 
@@ -131,8 +141,8 @@ def record_rows(n: int) -> Iterator[tuple[int, str, str | None, str | None, date
         h = _mix(i)
         seen = EPOCH + timedelta(minutes=i % 500_000)
         email, phone = email_of(i), phone_of(i)
-        if h % 100 == 42:  # a hub identifier instead of the person's own
-            email, phone = hub_email(h % HUB_KEYS), hub_phone((h >> 8) % HUB_KEYS)
+        if has_hub_identifier(i):  # a hub identifier instead of the person's own
+            email, phone = hub_identifiers(i)
         yield i, "web_forms", email, phone, seen
         if (h >> 4) % 10 < 4:
             yield i, "mailbox", work_email_of(i), None, seen + timedelta(days=3)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,7 +150,10 @@ class CeleryCluster:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
             "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # HS512 wants 64 bytes or more
+            # a task's calls to the execution API wait up to 5 s by default: too short on a busy 2-core machine,
+            # where a timed-out start is retried as a whole (and counted as a failed attempt)
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
@@ -195,6 +200,8 @@ class CeleryCluster:
             return all(health.get(c, {}).get("status") == "healthy" for c in components)
 
         wait_until(ready, START_TIMEOUT_S, "Airflow api-server, scheduler and dag-processor", interval=1)
+        # the first call to the execution API builds its versioned routes: make it now, not in a task's start
+        httpx.get(f"{self.url}/execution/health", timeout=60).raise_for_status()
         wait_until(lambda: self.check_alive() or "ready." in self.log("worker"), START_TIMEOUT_S,
                    "the Celery worker", interval=0.5)
 
@@ -207,10 +214,25 @@ class CeleryCluster:
     def log(self, name: str) -> str:
         return self.processes[name].log.read_text(errors="replace")
 
-    def stop(self) -> None:
-        """SIGTERM each process group, SIGKILL what is left: no worker child or task process survives."""
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM every process group at once, SIGKILL what is left after ``grace_s``.
+
+        Groups, not pids: the worker's pool processes, their task supervisors and task processes, and the
+        api-server's uvicorn children all share their service's group, so none of them outlives the test.
+        """
+        groups = [p.proc.pid for p in self.processes.values()]
+        for group in groups:
+            _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
         for process in self.processes.values():
-            process.stop(timeout=15)
+            try:
+                process.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for group in groups:  # the leader may be gone while its children linger: signal the group regardless
+            _signal_group(group, signal.SIGKILL)
+        for process in self.processes.values():
+            process.stop(timeout=5)  # reaps the leader and closes the log file
 
     # ------------------------------------------------------------------------------------------ REST API
 
@@ -222,10 +244,15 @@ class CeleryCluster:
                             headers={"Authorization": f"Bearer {token.json()['access_token']}"})
 
 
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        pass
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
     """Poll ``check`` until it returns something truthy (and return that), or fail after ``timeout`` seconds."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -11,7 +11,11 @@ One pipeline run per module (about two minutes on a quiet 2-core machine); each 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm_core.db import make_engine, session_factory, upgrade
-from crm_core.models import ContactRecord, Customer, LandingRecord, RunStat, SyncState
+from crm_core.models import ContactRecord, Customer, DeadLetter, LandingRecord, RunStat, SyncState
 from tests.servers import REPO
 from tests.servers.tryton import ADMIN_PASSWORD, DATABASE, TrytonServer
 
@@ -79,6 +83,7 @@ class Pipeline:
     hub_url: str
     redis: RedisServer
     runs: dict[str, list[dict[str, Any]]]
+    timings: dict[str, float]
 
     def task_instances(self) -> list[dict[str, Any]]:
         found = []
@@ -133,11 +138,20 @@ def _settled(api: httpx.Client) -> dict[str, list[dict[str, Any]]] | None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    root = tmp_path_factory.mktemp("cluster")
+def pipeline() -> Iterator[Pipeline]:
+    # not pytest's tmp_path: pytest prunes old numbered dirs when other sessions start, under running services
+    root = Path(tempfile.mkdtemp(prefix="crmhub-cluster-"))
     databases = PostgresDatabases()
     started: list[Any] = []
     pool = ThreadPoolExecutor(max_workers=1)
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:  # where the minutes go, printed with -s and kept on the Pipeline
+        nonlocal clock
+        timings[name] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+
     try:
         (root / "tryton").mkdir()
         tryton_future = pool.submit(TrytonServer, root / "tryton")  # ~15 s of trytond-admin: overlap it
@@ -149,14 +163,19 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         cluster = CeleryCluster(workdir=root, metadata_url=databases.create("airflow"), broker_url=redis.url,
                                 hub_home=_hub_home(root), hub_url=hub_url)
         started.append(cluster)
+        phase("databases and redis")
         cluster.migrate()
+        phase("airflow db migrate")
         cluster.start()
         cluster.wait_healthy()
+        phase("services healthy")
         api = cluster.api()
         wait_for(lambda: set(PIPELINE) <= {d["dag_id"] for d in api.get("/dags", params={"limit": 100}).json()["dags"]},
                  120, "the hub's DAGs parsed by the dag-processor")
+        phase("dags parsed")
         tryton = tryton_future.result(timeout=300)
         started.append(tryton)
+        phase("tryton ready")
         # the target's credentials live in Airflow (encrypted with the Fernet key); the worker reads them
         # through the execution API, as in production
         api.post("/connections", json={
@@ -168,7 +187,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         for source in SOURCES:
             api.post(f"/dags/ingest_{source}/dagRuns", json={"logical_date": None}).raise_for_status()
         runs = wait_for(lambda: _settled(api), RUN_TIMEOUT_S, "ingest -> resolve -> push runs", interval=2)
-        yield Pipeline(cluster, api, tryton, hub_url, redis, runs)
+        phase("pipeline runs")
+        print(f"\ncluster timings (s): {timings}", file=sys.stderr)
+        yield Pipeline(cluster, api, tryton, hub_url, redis, runs, timings)
         api.close()
     finally:
         for thing in reversed(started):
@@ -180,6 +201,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             except Exception:  # noqa: S110 - it never started; nothing to stop
                 pass
         databases.drop()
+        if os.environ.get("CRMHUB_KEEP_CLUSTER"):
+            print(f"cluster files kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _count(url: str, stmt: Any) -> Any:
@@ -207,6 +232,9 @@ def test_every_sample_record_landed_once_and_was_mapped_or_sent_to_the_dead_lett
         landed[source] = landed.get(source, 0) + count
         assert status in ("mapped", "failed"), (source, status)  # nothing left behind as "new"
     assert landed == LANDED
+    # the samples' deliberate defects: a line that is no CDR row, an internal call, a mail without a Date
+    [(dead,)] = _count(pipeline.hub_url, select(func.count()).select_from(DeadLetter).where(DeadLetter.stage == "map"))
+    assert dead == sum(count for _, status, count in rows if status == "failed") == 3
 
 
 def test_customers_were_resolved_and_each_one_is_a_party_in_tryton(pipeline: Pipeline) -> None:
@@ -225,12 +253,16 @@ def test_customers_were_resolved_and_each_one_is_a_party_in_tryton(pipeline: Pip
 
 
 def test_each_stage_recorded_its_run_under_the_airflow_run_id(pipeline: Pipeline) -> None:
-    stats = _count(pipeline.hub_url, select(RunStat.stage, RunStat.name, RunStat.status, RunStat.run_id))
-    assert {(stage, name) for stage, name, _, _ in stats} >= {
-        *(("ingest", s) for s in SOURCES), ("map", "all"), ("resolve", "customers"), ("push", "erp")}
-    assert all(status == "success" for _, _, status, _ in stats)
+    stats = _count(pipeline.hub_url, select(RunStat.stage, RunStat.name, RunStat.status, RunStat.run_id,
+                                            RunStat.records_failed).order_by(RunStat.id))
+    last = {(stage, name): (status, run_id) for stage, name, status, run_id, _ in stats}
+    assert set(last) == {*(("ingest", s) for s in SOURCES), ("map", "all"), ("resolve", "customers"), ("push", "erp")}
+    for (stage, name), (status, _) in last.items():
+        # "partial": a map run that met some of the samples' three defective records (see the dead-letter test)
+        assert status in ({"success", "partial"} if stage == "map" else {"success"}), (stage, name, status)
+    assert sum(failed for stage, _, _, _, failed in stats if stage == "map") == 3
     ingest_run = pipeline.runs["ingest_calls"][0]["dag_run_id"]
-    assert ("ingest", "calls", "success", f"ingest_calls/{ingest_run}") in stats
+    assert last[("ingest", "calls")][1] == f"ingest_calls/{ingest_run}"
 
 
 def test_every_task_ran_on_the_celery_worker_through_redis(pipeline: Pipeline) -> None:
