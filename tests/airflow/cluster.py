@@ -233,6 +233,15 @@ class CeleryCluster:
             _signal_group(group, signal.SIGKILL)
         for process in self.processes.values():
             process.stop(timeout=5)  # reaps the leader and closes the log file
+        wait_until(lambda: not any(_group_alive(g) for g in groups), 10, "every Airflow process group gone")
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
     # ------------------------------------------------------------------------------------------ REST API
 
