@@ -57,6 +57,9 @@ class ContactRecord(Base):
         UniqueConstraint("source", "source_key"),
         Index("ix_contact_record_email", "email"),
         Index("ix_contact_record_phone", "phone"),
+        # lookup's "newest records with this key" (migration lookup_0001_contact_recency)
+        Index("ix_contact_record_email_seen", "email", "observed_at"),
+        Index("ix_contact_record_phone_seen", "phone", "observed_at"),
         Index("ix_contact_record_handle", "handle"),
         Index("ix_contact_record_customer", "customer_id"),
     )
