@@ -225,15 +225,26 @@ def measure(url: str, queries: list[Query], warmup: int = 200) -> tuple[list[Row
 
 
 def plans(url: str, customers: int) -> dict[str, str]:
-    """EXPLAIN of lookup's contact-record query for an ordinary key and for a hub identifier."""
-    explain = sql.SQL("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT customer_id FROM contact_record "
-                      "WHERE {column} = %s AND customer_id IS NOT NULL ORDER BY observed_at DESC LIMIT 5")
+    """EXPLAIN ANALYZE of the statement ``lookup_customer`` sends for contact records: an own e-mail, a hub phone."""
+    from sqlalchemy import event
+
+    from crm_core.db import make_engine, session_factory
+    from crm_core.lookup import lookup_customer
+
+    engine = make_engine(make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, stmt, params, _x, _m: sent.append((stmt, params)))
     out = {}
-    with psycopg.connect(url, autocommit=True) as conn:
-        for label, column, key in (("email", "email", gen.email_of(customers // 2)),
-                                   ("hub phone", "phone", gen.hub_phone(1))):
-            lines = conn.execute(explain.format(column=sql.Identifier(column)), (key,)).fetchall()
-            out[label] = " / ".join(str(line[0]).strip() for line in lines)
+    for label, query in (("email", {"email": gen.email_of(customers // 2)}),
+                         ("hub phone", {"phone": gen.hub_phone(1)})):
+        sent.clear()
+        with session_factory(engine)() as session:
+            lookup_customer(session, **query)
+        statement, params = next((s, p) for s, p in sent if "JOIN contact_record" in s)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {statement}", params)
+            out[label] = " / ".join(str(row[0]).strip() for row in rows)
+    engine.dispose()
     return out
 
 
