@@ -235,14 +235,6 @@ class CeleryCluster:
             process.stop(timeout=5)  # reaps the leader and closes the log file
         wait_until(lambda: not any(_group_alive(g) for g in groups), 10, "every Airflow process group gone")
 
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
     # ------------------------------------------------------------------------------------------ REST API
 
     def api(self) -> httpx.Client:
@@ -258,6 +250,14 @@ def _signal_group(group: int, sig: signal.Signals) -> None:
         os.killpg(group, sig)
     except ProcessLookupError:
         pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
