@@ -55,9 +55,7 @@ class ContactRecord(Base):
     __tablename__ = "contact_record"
     __table_args__ = (
         UniqueConstraint("source", "source_key"),
-        Index("ix_contact_record_email", "email"),
-        Index("ix_contact_record_phone", "phone"),
-        # lookup's "newest records with this key" (migration lookup_0001_contact_recency)
+        # key, then recency: matching on the key and lookup's "newest records with this key" (lookup_0001)
         Index("ix_contact_record_email_seen", "email", "observed_at"),
         Index("ix_contact_record_phone_seen", "phone", "observed_at"),
         Index("ix_contact_record_handle", "handle"),
