@@ -240,7 +240,7 @@ def test_every_sample_record_landed_once_and_was_mapped_or_sent_to_the_dead_lett
         landed[source] = landed.get(source, 0) + count
         assert status in ("mapped", "failed"), (source, status)  # nothing left behind as "new"
     assert landed == LANDED
-    # the samples' deliberate defects: a line that is no CDR row, an internal call, a mail without a Date
+    # the samples' deliberate defects: a line that is no CDR row, a mail whose Date cannot be read
     [(dead,)] = _count(pipeline.hub_url, select(func.count()).select_from(DeadLetter).where(DeadLetter.stage == "map"))
     assert dead == sum(count for _, status, count in rows if status == "failed") == 2
 
