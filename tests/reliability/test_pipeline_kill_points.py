@@ -26,7 +26,7 @@ from crm_core.models import ContactRecord, Customer, Interaction, LandingRecord,
 from tests.conftest import _truncate_all
 from tests.fakes.salesforce import FakeSalesforce, serve
 
-from .conftest import REPO
+from .conftest import REPO, backend
 
 # point -> the hits tried (HUB_FAULT_AFTER): landing sees 3 batches, the later stages one batch/chunk each
 KILL_POINTS: dict[str, tuple[int, ...]] = {
@@ -188,7 +188,7 @@ def test_every_kill_point_of_every_stage_loses_and_duplicates_nothing(
             duplicate_customers += figures.duplicate_customers(baseline)
             duplicate_writes += figures.duplicate_writes
             outcomes[f"{point}#{after}"] = figures
-    report_fault(f"SIGKILL at every pipeline step, `crmhub sync` ({db_url.split(':')[0].split('+')[0]})", tries,
+    report_fault(f"SIGKILL at every pipeline step, `crmhub sync` ({backend(db_url)})", tries,
                  lost, duplicate_customers + duplicate_writes, points=len(KILL_POINTS),
                  duplicate_customers=duplicate_customers, duplicate_writes=duplicate_writes)
     assert (tries, lost, duplicate_customers, duplicate_writes) == (sum(map(len, KILL_POINTS.values())), 0, 0, 0)

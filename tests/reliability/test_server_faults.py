@@ -24,7 +24,7 @@ from crm_core.records import Batch
 from tests.connectors.conftest import mail
 from tests.servers.dovecot import Dovecot, MailUser
 
-from .conftest import landed
+from .conftest import backend, landed
 
 MESSAGES, CHUNK = 10, 3
 
@@ -68,12 +68,12 @@ def _after_first_chunk(source: ImapSource, act: Callable[[], None]) -> Callable[
 
 @pytest.mark.slow
 def test_dovecot_restarted_mid_fetch_is_ridden_out_by_the_same_run(
-    private_dovecot: Dovecot, imap: Callable[..., ImapSource], sessions: sessionmaker[Session],
+    private_dovecot: Dovecot, imap: Callable[..., ImapSource], sessions: sessionmaker[Session], db_url: str,
     report_fault: Callable[..., None],
 ) -> None:
     result = land_stream(sessions, "mail", _after_first_chunk(imap(), private_dovecot.restart))
     state = landed(sessions, "mail")
-    report_fault("Dovecot restarted mid-fetch (same run reconnects)", 1, state.lost(MESSAGES), state.duplicated)
+    report_fault(f"Dovecot restarted mid-fetch, same run ({backend(db_url)})", 1, state.lost(MESSAGES), state.duplicated)
     assert result.landed == MESSAGES  # the connector reconnected, reselected the folder and went on
     assert (state.lost(MESSAGES), state.duplicated) == (0, 0)
     assert state.cursor["folders"]["INBOX"]["last_uid"] == MESSAGES  # type: ignore[index]
@@ -81,7 +81,7 @@ def test_dovecot_restarted_mid_fetch_is_ridden_out_by_the_same_run(
 
 @pytest.mark.slow
 def test_dovecot_down_mid_fetch_fails_the_run_cleanly_and_the_next_run_completes(
-    private_dovecot: Dovecot, imap: Callable[..., ImapSource], sessions: sessionmaker[Session],
+    private_dovecot: Dovecot, imap: Callable[..., ImapSource], sessions: sessionmaker[Session], db_url: str,
     report_fault: Callable[..., None],
 ) -> None:
     try:
@@ -92,6 +92,6 @@ def test_dovecot_down_mid_fetch_fails_the_run_cleanly_and_the_next_run_completes
         private_dovecot.start()
     land_stream(sessions, "mail", imap().read)  # the next run, from the stored cursor
     state = landed(sessions, "mail")
-    report_fault("Dovecot down mid-fetch, next run", 1, state.lost(MESSAGES), state.duplicated)
+    report_fault(f"Dovecot down mid-fetch, next run ({backend(db_url)})", 1, state.lost(MESSAGES), state.duplicated)
     assert (state.lost(MESSAGES), state.duplicated) == (0, 0)
     assert state.cursor["folders"]["INBOX"]["last_uid"] == MESSAGES  # type: ignore[index]

@@ -33,7 +33,7 @@ from tests.outbound.conftest import (  # noqa: F401 - fixtures re-exported for t
 )
 from tests.servers.dovecot import Dovecot, MailUser
 
-from .conftest import landed
+from .conftest import backend, landed
 from .test_server_faults import imap, imap_user, private_dovecot  # noqa: F401 - fixtures re-exported for this module
 
 ANNA = {"given_name": "Anna", "family_name": "Schmidt", "title": "Einkauf"}
@@ -42,7 +42,7 @@ ANNA = {"given_name": "Anna", "family_name": "Schmidt", "title": "Einkauf"}
 @pytest.mark.slow
 def test_a_uidvalidity_change_is_announced_and_the_rescan_lands_only_what_is_new(
     private_dovecot: Dovecot, imap: Callable[..., object], imap_user: MailUser, sessions: sessionmaker[Session],  # noqa: F811
-    caplog: pytest.LogCaptureFixture, report_fault: Callable[..., None],
+    db_url: str, caplog: pytest.LogCaptureFixture, report_fault: Callable[..., None],
 ) -> None:
     source = imap()
     land_stream(sessions, "mail", source.read)  # type: ignore[attr-defined]
@@ -51,7 +51,7 @@ def test_a_uidvalidity_change_is_announced_and_the_rescan_lands_only_what_is_new
     with caplog.at_level(logging.WARNING):
         again = land_stream(sessions, "mail", source.read)  # type: ignore[attr-defined]
     state = landed(sessions, "mail")
-    report_fault("IMAP UIDVALIDITY changed (rescan)", 1, state.lost(11), state.duplicated)
+    report_fault(f"IMAP UIDVALIDITY changed, rescan ({backend(db_url)})", 1, state.lost(11), state.duplicated)
     assert "UIDVALIDITY changed" in caplog.text  # the alert
     assert (again.received, again.landed) == (11, 1)  # all rescanned, only the new message landed
     assert (state.lost(11), state.duplicated) == (0, 0)
@@ -86,7 +86,7 @@ def test_a_target_restored_from_a_backup_is_alerted_and_a_replay_resyncs_without
     copies = {cid: salesforce.org.by_hub_key(f"hub-{cid}") for cid in ids}
     lost = sum(1 for found in copies.values() if not found)
     duplicated = sum(len(found) - 1 for found in copies.values() if found)
-    report_fault(f"target restored from backup, resync by replay ({db_url.split(':')[0].split('+')[0]})",
+    report_fault(f"target restored from backup, resync by replay ({backend(db_url)})",
                  len(vanished), lost, duplicated)
     assert (lost, duplicated) == (0, 0)
     assert {found[0]["Title"] for found in copies.values()} == {"Leitung Einkauf"}  # today's values everywhere
