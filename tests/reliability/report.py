@@ -4,6 +4,8 @@
     python -m tests.reliability.report --run --fuzz 2000 # the same with a longer fuzz run (examples per parser)
     python -m tests.reliability.report FILE               # render lines an earlier run wrote (HUB_FAULT_REPORT)
 
+Other arguments go to pytest (``--durations=20``, ``-k kill``).
+
 ``--run`` runs ``pytest tests/reliability`` with ``HUB_FAULT_REPORT`` pointing at a fresh file (each fault test
 appends one JSON line), then prints the table and writes it to ``bench/out/reliability.md``. The run fails, and so
 does this command, if any test failed: a table of zeros from a failing suite would be a lie. PostgreSQL comes from
@@ -69,11 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", type=Path, help="a HUB_FAULT_REPORT file to render")
     parser.add_argument("--run", action="store_true", help="run tests/reliability first")
     parser.add_argument("--fuzz", type=int, help="examples per fuzz test (HUB_FUZZ_EXAMPLES)")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: more pytest arguments")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)  # anything else goes to pytest (e.g. --durations=20)
     if not args.run and args.file is None:
         parser.error("give a report FILE or --run")
-    extra = [a for a in args.pytest_args if a != "--"]
     path = run(args.fuzz, extra) if args.run else args.file
     text = table(load(path))
     print(text)
