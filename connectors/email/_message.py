@@ -98,11 +98,13 @@ def _date(value: Any) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def landing_key(headers: Message, header_bytes: bytes) -> str:
-    """The Message-ID (stable across UIDVALIDITY changes and folders), else a hash of the header block."""
-    ids = _msg_ids(header_text(headers.get("Message-ID")))
-    if ids:
-        return ids[0]
+def landing_key(payload: dict[str, Any], header_bytes: bytes) -> str:
+    """The Message-ID (stable across UIDVALIDITY changes and folders), else a hash of the header block.
+
+    Taken from the payload ``message_payload`` built, so the header block is parsed once per message, not twice.
+    """
+    if payload.get("message_id"):
+        return str(payload["message_id"])
     normalised = header_bytes.replace(b"\r\n", b"\n").strip(b"\n")
     return "sha256:" + hashlib.sha256(normalised).hexdigest()
 
@@ -206,4 +208,4 @@ def payload_from_bytes(
         encoded = next(b for p, b in leaves if p is chosen)
         text, truncated = decode_text(chosen, encoded[:cap], cap)
     payload = message_payload(header_bytes, parts, text, truncated, len(raw), folder, own_addresses, summary_chars)
-    return landing_key(parse_headers(header_bytes), header_bytes), payload
+    return landing_key(payload, header_bytes), payload

@@ -48,7 +48,6 @@ from ._message import (
     landing_key,
     message_payload,
     occurred_at,
-    parse_headers,
 )
 from ._message import payload_from_bytes as _payload_from_bytes
 from ._structure import parts_from_structure
@@ -231,7 +230,7 @@ class ImapSource:
                 header, parts, text, truncated, int(data.get(b"RFC822.SIZE") or 0), folder,
                 self.own_addresses, self.options.summary_chars,
             )
-            records.append(SourceRecord(landing_key(parse_headers(header), header), payload, occurred_at(payload)))
+            records.append(SourceRecord(landing_key(payload, header), payload, occurred_at(payload)))
         records.extend(self._fetch_whole(folder, unreadable, meta))
         return records
 
