@@ -8,7 +8,7 @@ Two files, written row by row (memory stays flat however many rows are asked for
 The values are the noise the normalisers exist for: Chinese names with stray spaces and compound surnames,
 ``SMITH, JOHN``-style Western names, ``+86``/``0086``/full-width/landline phones and foreign numbers, e-mails with
 case and space noise, ``mailto:`` and display names, dates as ``2025年8月23日``, ``23/08/2025``, ``2025-08-23``,
-``二〇二五年八月二十三日``, budgets as ``300万``. About 8 % of the rows must be rejected (dead letter): an e-mail that
+``二〇二五年八月二十三日``, budgets as ``300万``. About 10 % of the rows must be rejected (dead letter): an e-mail that
 is no address, or neither an e-mail nor a usable phone; more values are invalid but droppable (``on_error: drop`` in
 the forms spec: short phone numbers, ``下周六`` as a date, ``面议`` as a budget).
 Rows of the GBK file lose the accents GBK cannot encode (``Í``), as a real GBK export would.
