@@ -72,37 +72,37 @@ def start_position(entry: Any, path: Path, size: int) -> tuple[int, int]:
 def read_records(
     path: Path, offset: int, line: int, *, csv_quotes: bool = False, settle_seconds: float = 2.0
 ) -> Iterator[RawRecord]:
-    """Complete records from ``offset`` on. Blank lines are skipped but counted."""
+    """Complete records from ``offset`` on, streamed line by line. Blank lines are skipped but counted.
+
+    The file is never read whole: a million-row export costs one record's memory (a test guards this).
+    """
+    settled = time.time() - path.stat().st_mtime >= settle_seconds
     with path.open("rb") as f:
         f.seek(offset)
-        data = f.read()
-    settled = time.time() - path.stat().st_mtime >= settle_seconds
-    pos = 0
-    start_line = line + 1
-    pending_start = 0
-    quotes = 0
-    while pos < len(data):
-        newline = data.find(b"\n", pos)
-        if newline < 0:
-            if not settled:
-                return
-            newline = len(data)  # an unterminated last line in a file that stopped changing
-        chunk = data[pos:newline]
-        line += 1
-        if csv_quotes:
-            quotes += chunk.count(b'"')
-        pos = newline + 1
-        if csv_quotes and quotes % 2:
-            if newline == len(data):
-                return  # an unclosed quote at the end of the file: incomplete, wait
-            continue  # inside a quoted field: the record goes on
-        record = data[pending_start:newline].rstrip(b"\r")
-        end = offset + min(pos, len(data))
-        if record.strip():
-            yield RawRecord(path=path, line=start_line, data=record, end_offset=end, end_line=line)
-        pending_start = pos
-        quotes = 0
+        end = offset
         start_line = line + 1
+        pending: list[bytes] = []  # the lines of a record that spans lines inside quotes
+        quotes = 0
+        for chunk in f:
+            terminated = chunk.endswith(b"\n")
+            if not terminated and not settled:
+                return  # the last line may still be being written
+            line += 1
+            end += len(chunk)
+            body = chunk[:-1] if terminated else chunk
+            pending.append(body)
+            if csv_quotes:
+                quotes += body.count(b'"')
+                if quotes % 2:
+                    if not terminated:
+                        return  # an unclosed quote at the end of the file: incomplete, wait
+                    continue  # inside a quoted field: the record goes on
+            record = b"\n".join(pending).rstrip(b"\r")
+            if record.strip():
+                yield RawRecord(path=path, line=start_line, data=record, end_offset=end, end_line=line)
+            pending = []
+            quotes = 0
+            start_line = line + 1
 
 
 def decode_text(data: bytes, encoding: str | None) -> str:

@@ -18,7 +18,8 @@ What the protocol does that surprises:
 
 Options (``sources[].options``): ``folders`` (default ``[INBOX]``), ``chunk_size`` (200), ``text_cap`` (65536
 bytes), ``summary_chars`` (300), ``own_addresses`` (mail from these is ``direction: outbound``; the login is
-included), ``timeout`` (30 s), ``ssl`` (default true unless the connection's extra says ``ssl=false``), or
+included), ``timeout`` (30 s), ``prefetch`` (1: the next chunk is fetched while the hub lands this one, see
+``connectors/_prefetch.py``; 0 reads strictly one chunk at a time), ``ssl`` (default true unless the connection's extra says ``ssl=false``), or
 ``maildir``: read a local Maildir / folder of ``.eml`` files instead (see ``maildir.py``), used by the demo.
 """
 
@@ -37,6 +38,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from connectors._prefetch import read_ahead
 from connectors.credentials import Credentials, get_credentials
 from crm_core.errors import ConfigError, FatalError, RetriableError
 from crm_core.records import Batch, SourceRecord
@@ -48,7 +50,6 @@ from ._message import (
     landing_key,
     message_payload,
     occurred_at,
-    parse_headers,
 )
 from ._message import payload_from_bytes as _payload_from_bytes
 from ._structure import parts_from_structure
@@ -69,6 +70,7 @@ class MailOptions:
     timeout: float = 30.0
     ssl: bool | None = None
     attempts: int = 4
+    prefetch: int = 1  # chunks fetched ahead while the previous one lands (0: strictly one at a time)
     maildir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -156,6 +158,10 @@ class ImapSource:
     # ---------------------------------------------------------------------------------------------- reading
 
     def read(self, cursor: Mapping[str, Any] | None) -> Iterator[Batch]:
+        """Batches per folder and chunk; the next chunk is fetched while the hub lands this one (``prefetch``)."""
+        return read_ahead(self._read(cursor), self.options.prefetch)
+
+    def _read(self, cursor: Mapping[str, Any] | None) -> Iterator[Batch]:
         state: dict[str, dict[str, int]] = {
             folder: dict(value) for folder, value in ((cursor or {}).get("folders") or {}).items()
         }
@@ -231,7 +237,7 @@ class ImapSource:
                 header, parts, text, truncated, int(data.get(b"RFC822.SIZE") or 0), folder,
                 self.own_addresses, self.options.summary_chars,
             )
-            records.append(SourceRecord(landing_key(parse_headers(header), header), payload, occurred_at(payload)))
+            records.append(SourceRecord(landing_key(payload, header), payload, occurred_at(payload)))
         records.extend(self._fetch_whole(folder, unreadable, meta))
         return records
 

@@ -83,6 +83,10 @@ def call_payload(call: Mapping[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError):
             payload["duration"] = None
     payload["final"] = call.get("status") in FINAL_STATUSES
+    # the customer is the caller on inbound calls and the called party on outbound ones (outbound-api, -dial),
+    # which a mapping spec cannot choose by itself
+    inbound = str(call.get("direction") or "inbound").startswith("inbound")
+    payload["customer_number"] = call.get("from") if inbound else call.get("to")
     return payload
 
 

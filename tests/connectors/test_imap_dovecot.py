@@ -76,7 +76,7 @@ def test_a_message_expunged_between_search_and_fetch_is_skipped_and_passed(
 ) -> None:
     user, conn_id = mailbox
     dovecot.append(user, [mail(n) for n in range(1, 5)])
-    stream = source(conn_id, chunk_size=1).read(None)
+    stream = source(conn_id, chunk_size=1, prefetch=0).read(None)  # no read-ahead: the test decides when FETCH runs
     batches = [next(stream)]  # SEARCH has run and listed UIDs 1-4
     dovecot.expunge(user, [3])
     batches += list(stream)
