@@ -28,28 +28,10 @@ version: 1
 sources:
   - name: mail
     kind: imap
-    mapping: mail.yaml
+    mapping: builtin:mail
     connection_id: bench_mail
     options: {{chunk_size: {chunk_size}, text_cap: {text_cap}}}
 """
-
-# ingest does not map; the source still needs a valid spec (the one docs/mapping.md shows for mail)
-MAIL_SPEC = """\
-version: 1
-defaults: {region: CN, timezone: Asia/Shanghai}
-contacts:
-  - role: from
-    from: sender
-    key: "{email}"
-    required: [email]
-    fields: {email: address, full_name: name}
-interaction:
-  channel: email
-  external_ref: message_id
-  occurred_at: {from: date, transforms: [{datetime: {formats: [rfc2822, iso]}}]}
-  subject: subject
-"""
-
 
 def bare(setup: dict[str, Any]) -> dict[str, Any]:
     sections: list[str] = setup["sections"]
@@ -80,7 +62,6 @@ def hub(setup: dict[str, Any], database_url: str | None) -> dict[str, Any]:
     home = work / ("hub-postgres" if database_url else "hub-sqlite")
     template = work / "hub.yaml"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "mail.yaml").write_text(MAIL_SPEC, "utf-8")
     template.write_text(HUB_YAML.format(chunk_size=setup["chunk_size"], text_cap=setup["text_cap"]), "utf-8")
     os.environ["AIRFLOW_CONN_BENCH_MAIL"] = setup["connection_uri"]
     if database_url:
