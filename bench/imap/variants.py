@@ -33,6 +33,7 @@ sources:
     options: {{chunk_size: {chunk_size}, text_cap: {text_cap}}}
 """
 
+
 def bare(setup: dict[str, Any]) -> dict[str, Any]:
     sections: list[str] = setup["sections"]
     chunk_size, cap = setup["chunk_size"], setup["text_cap"]
