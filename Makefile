@@ -20,5 +20,5 @@ install:
 lint:
 	$(VENV)/bin/ruff check .
 
-bench:
-	bash scripts/install.sh && $(VENV)/bin/python -m bench
+bench:          ## list the benchmarks; each runs as `.venv/bin/python -m bench.<name>` and measures its own baseline
+	@echo "benchmarks (docs/*.md hold the figures):"; for d in bench/*/; do echo "  .venv/bin/python -m bench.$$(basename $$d)"; done
