@@ -6,8 +6,8 @@
 Tasks: ``dedupe`` (~6k records, one file), ``link`` (two files), ``100k`` and ``1m`` (synthetic, one file), plus
 ``incremental``: 10,000 new records matched against an existing base of ≈200k and ≈1M records (the hub only; no
 peer has an incremental mode). Prints a Markdown table of pairwise precision/recall/F1 and wall time, with each
-tool's time divided by Splink's measured in the same run (the machine is shared, so compare ratios, not seconds),
-and writes it to ``bench/out/resolution-<UTC time>.md``. Each tool's time covers reading the CSV files through to
+tool's time divided by Splink's measured in the same run (the machine is shared, so compare ratios, not seconds)
+and the CPU seconds of the process (all threads: Splink's DuckDB runs several, the hub one), and writes it to ``bench/out/resolution-<UTC time>.md``. Each tool's time covers reading the CSV files through to
 clusters; generating the data is not timed. Benchmarks are never tests; run them by hand.
 """
 
@@ -80,24 +80,26 @@ def prepare(task: str, workdir: Path) -> list[Path]:
     return [path]
 
 
-def measure(tool: str, paths: list[Path], truth: dict[str, str]) -> tuple[Scores | None, float, str]:
+def measure(tool: str, paths: list[Path], truth: dict[str, str]) -> tuple[Scores | None, float, float, str]:
+    """(scores, wall seconds, CPU seconds of this process, all threads, note)."""
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         predicted = TOOLS[tool](paths)
     except Exception as exc:  # a peer failing is a result to report, not a crash of the benchmark
-        return None, time.perf_counter() - start, f"{type(exc).__name__}: {str(exc)[:120]}"
-    return pairwise(truth, predicted), time.perf_counter() - start, ""
+        return (None, time.perf_counter() - start, time.process_time() - cpu,
+                f"{type(exc).__name__}: {str(exc)[:120]}")
+    return pairwise(truth, predicted), time.perf_counter() - start, time.process_time() - cpu, ""
 
 
-def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int, Scores, float, float, str]:
+def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int, Scores, float, float, float, str]:
     """The hub only: a batch of new records matched against an existing, resolved base, as ``resolve`` does it.
 
     Untimed, standing in for what the store already holds: the base's profiles and key index (the
     ``resolution_profile`` / ``resolution_key`` tables, one customer per entity) and a model estimated once by EM.
     Timed: the batch's profiles and keys, the key statistics (hub identifiers, oversized blocks) over batch + base
     holders, fetching the base records that share a key, and the ``Matcher`` run. Quality counts only pairs that
-    touch the batch. Returns (base records, batch records, scores, seconds, index seconds, note).
+    touch the batch. Returns (base records, batch records, scores, seconds, CPU seconds, index seconds, note).
     """
     from crm_core.resolution import Matcher, MatchModel, MatchRecord, Thresholds, build_profile
     from crm_core.resolution._blocking import KeyPolicy, blocking_keys, key_is_hub, key_too_big
@@ -124,7 +126,7 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
     index_time = time.perf_counter() - index_start
 
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     batch = [MatchRecord(i, build_profile(contacts[i])) for i in range(split, len(rows))]
     holders: dict[str, list[str]] = {}
     for r in batch:
@@ -144,7 +146,7 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
         else:
             wanted.update((r.id, r) for r, _ in existing)
     outcome = Matcher(trainer.model, Thresholds(), policy).run(batch + list(wanted.values()), hub_keys, skip_keys)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
 
     predicted: dict[str, str] = {rows[r.id]["id"]: f"c:{r.cluster}" for r in base}
     relabel: dict[str, str] = {}
@@ -158,7 +160,7 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
     truth = {row["id"]: row["entity"] for row in rows}
     scores = pairwise_touching(truth, predicted, {rows[r.id]["id"] for r in batch})
     note = f"{len(wanted)} existing records fetched, {outcome.pairs_scored} pairs scored, {len(outcome.reviews)} to review"
-    return split, len(batch), scores, elapsed, index_time, note
+    return split, len(batch), scores, elapsed, cpu, index_time, note
 
 
 def _emit(out: TextIO, line: str) -> None:
@@ -181,14 +183,14 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with (args.out / f"resolution-{stamp}.md").open("w", encoding="utf-8") as out:
         _emit(out, f"resolution benchmark {stamp}: sizes {' '.join(args.sizes)}; peers {' '.join(args.peers) or '-'}")
-        _emit(out, "| task | records | tool | precision | recall | F1 | wall time (s) | time ÷ Splink's | note |")
-        _emit(out, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+        _emit(out, "| task | records | tool | precision | recall | F1 | wall time (s) | time ÷ Splink's | CPU (s) | note |")
+        _emit(out, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for task in args.sizes:
             if task == "incremental":
                 for entities in args.incremental_base:
-                    base, batch, scores, seconds, index_time, note = incremental(entities)
+                    base, batch, scores, seconds, cpu, index_time, note = incremental(entities)
                     _emit(out, f"| incremental | {batch} new vs {base} | crmhub resolve (in memory) | "
-                               f"{scores.precision:.4f} | {scores.recall:.4f} | {scores.f1:.4f} | {seconds:.1f} | - | "
+                               f"{scores.precision:.4f} | {scores.recall:.4f} | {scores.f1:.4f} | {seconds:.1f} | - | {cpu:.1f} | "
                                f"{note}; base index + model built untimed in {index_time:.0f} s |")
                 continue
             paths = prepare(task, args.workdir)
@@ -198,12 +200,12 @@ def main() -> None:
             tools = sorted(["crmhub dedupe", *args.peers], key=lambda t: t != "splink")
             splink_time: float | None = None
             for tool in tools:
-                scores, seconds, note = measure(tool, paths, truth)
+                scores, seconds, cpu, note = measure(tool, paths, truth)
                 if tool == "splink" and scores is not None:
                     splink_time = seconds
                 cells = (f"{scores.precision:.4f} | {scores.recall:.4f} | {scores.f1:.4f}" if scores else "- | - | -")
                 ratio = f"{seconds / splink_time:.2f}" if splink_time else "-"
-                _emit(out, f"| {task} | {len(truth)} | {tool} | {cells} | {seconds:.1f} | {ratio} | {note} |")
+                _emit(out, f"| {task} | {len(truth)} | {tool} | {cells} | {seconds:.1f} | {ratio} | {cpu:.1f} | {note} |")
 
 
 if __name__ == "__main__":
