@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from .generate import generate, split_for_linkage, write
+from .generate import COLUMNS, generate, split_for_linkage, write
 from .metrics import Scores, pairwise, pairwise_touching
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "out"
@@ -67,8 +67,13 @@ TOOLS: dict[str, Callable[[list[Path]], dict[str, str]]] = {
 }
 
 
-def prepare(task: str, workdir: Path) -> list[Path]:
+def prepare(task: str, workdir: Path, drop: tuple[str, ...] = ()) -> list[Path]:
+    """Write the task's labelled files; ``drop`` blanks columns in every row (e.g. the national id, which few CRMs
+    hold and which gives every tool an easy key)."""
     rows = list(generate(SIZES[task], seed=SEEDS[task]))
+    for row in rows:
+        for column in drop:
+            row[column] = ""
     if task == "link":
         a, b = split_for_linkage(rows)
         paths = [workdir / "link_a.csv", workdir / "link_b.csv"]
@@ -104,8 +109,6 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
     from crm_core.resolution import Matcher, MatchModel, MatchRecord, Thresholds, build_profile
     from crm_core.resolution._blocking import KeyPolicy, blocking_keys, key_is_hub, key_too_big
     from crm_core.resolution._profile import name_signature
-
-    from .generate import COLUMNS
 
     rows = list(generate(base_entities, seed=99))
     roles = {"first_name": "given_name", "surname": "family_name", "dob": "birth_date"}
@@ -176,13 +179,17 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crmhub-bench"))
     parser.add_argument("--incremental-base", type=int, nargs="+", default=[100_000, 500_000],
                         help="entities in each incremental base (≈2 records each: 200k and 1M records by default)")
+    parser.add_argument("--drop", nargs="*", default=[], choices=COLUMNS[2:],
+                        help="blank these columns in the generated files (an ablation, e.g. national_id)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="directory for the result table (git-ignored)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with (args.out / f"resolution-{stamp}.md").open("w", encoding="utf-8") as out:
-        _emit(out, f"resolution benchmark {stamp}: sizes {' '.join(args.sizes)}; peers {' '.join(args.peers) or '-'}")
+        dropped = f"; columns blanked: {' '.join(args.drop)}" if args.drop else ""
+        _emit(out, f"resolution benchmark {stamp}: sizes {' '.join(args.sizes)}; peers {' '.join(args.peers) or '-'}"
+                   f"{dropped}")
         _emit(out, "| task | records | tool | precision | recall | F1 | wall time (s) | time ÷ Splink's | CPU (s) | note |")
         _emit(out, "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for task in args.sizes:
@@ -193,7 +200,7 @@ def main() -> None:
                                f"{scores.precision:.4f} | {scores.recall:.4f} | {scores.f1:.4f} | {seconds:.1f} | - | {cpu:.1f} | "
                                f"{note}; base index + model built untimed in {index_time:.0f} s |")
                 continue
-            paths = prepare(task, args.workdir)
+            paths = prepare(task, args.workdir, tuple(args.drop))
             truth = _truth(paths)
             # Splink first: it is the time baseline, and each row can then be printed as soon as it is measured
             # (a slow peer at 1M can be stopped without losing the rows before it).
