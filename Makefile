@@ -21,4 +21,4 @@ lint:
 	$(VENV)/bin/ruff check .
 
 bench:          ## list the benchmarks; each runs as `.venv/bin/python -m bench.<name>` and measures its own baseline
-	@echo "benchmarks (docs/*.md hold the figures):"; for d in bench/*/; do echo "  .venv/bin/python -m bench.$$(basename $$d)"; done
+	@echo "benchmarks (docs/*.md hold the figures):"; for d in bench/*/; do n=$$(basename $$d); [ -f $$d/__main__.py ] || n=$$n.run; echo "  .venv/bin/python -m bench.$$n"; done

@@ -90,18 +90,27 @@ def cmd_customers_list(args: argparse.Namespace) -> int:
 
     hub = open_hub(args)
     with hub.sessions() as session:
-        counts = dict(
-            session.execute(select(ContactRecord.customer_id, func.count()).group_by(ContactRecord.customer_id)).tuples()
-        )
-        rows = session.scalars(
+        rows = list(session.scalars(
             select(Customer).where(Customer.status == "active").order_by(Customer.id).limit(args.limit)
+        ))
+        # count only the shown customers' records: a full GROUP BY would read the whole table for one page.
+        # (A Result has .keys(), so dict(result) would take it for a mapping; build the dict from the rows.)
+        counted = session.execute(
+            select(ContactRecord.customer_id, func.count())
+            .where(ContactRecord.customer_id.in_([c.id for c in rows]))
+            .group_by(ContactRecord.customer_id)
         )
+        counts = {customer_id: n for customer_id, n in counted}
         for c in rows:
             g = c.golden
             name = g.get("full_name") or " ".join(x for x in (g.get("given_name"), g.get("family_name")) if x)
             print(f"{c.id:>8}  {name or '-':<30} {g.get('email') or '-':<32} {g.get('phone') or '-':<16} "
-                  f"{counts.get(c.id, 0)} records")
+                  f"{_records(counts.get(c.id, 0))}")
     return 0
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
 
 
 def cmd_customers_show(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ Given *existing* records (already clustered: each carries its cluster, i.e. cust
 2. pairs every new record with the records it shares a blocking key with (never existing with existing: those
    pairs were decided when they were new, which is what makes a batch cost independent of the base size),
 3. scores each pair (deterministic keys first, then Fellegi–Sunter),
-4. links in order of descending score with union-find, refusing unions that merge protection forbids,
-5. sends pairs between the thresholds (and refused unions) to review.
+4. links in order of descending score with union-find, refusing unions that merge protection forbids and pairs
+   that name another person (``is_other_person``),
+5. sends pairs between the thresholds (and refused or held pairs) to review.
 
 Linking is single-link over edges above the auto-link threshold, so the final clusters are the connected components
 of those edges whichever order records arrive in: an incremental run gives what a full run gives, except where
@@ -31,6 +32,15 @@ from ._profile import Profile, name_signature
 RecordId = int
 _IDX = {c.name: i for i, c in enumerate(COMPARISONS)}
 DETERMINISTIC = ("email", "handle", "national_id", "phone")
+OTHER_PERSON = "different given name and birth date"
+
+
+def is_other_person(vector: tuple[int, ...]) -> bool:
+    """Both sides name a different given name *and* a different birth year: another person, however much contact
+    data they share (a household: same family name, address and home phone). Such a pair never links
+    automatically; it goes to review when it scores high enough. Fellegi–Sunter alone would link it, because it
+    counts phone, street, postcode and city as independent evidence when in a household they are one fact."""
+    return vector[_IDX["given_name"]] == 0 and vector[_IDX["birth_date"]] == 0
 
 
 @dataclass
@@ -130,8 +140,11 @@ class Matcher:
         return self.model.probability(weight), "probabilistic", weight
 
     def evidence(self, vector: tuple[int, ...], probability: float, rule: str, weight: float) -> dict[str, Any]:
-        return {"rule": rule, "score": round(probability, 4), "weight": round(weight, 2),
-                "comparisons": self.model.explain(vector)}
+        out = {"rule": rule, "score": round(probability, 4), "weight": round(weight, 2),
+               "comparisons": self.model.explain(vector)}
+        if is_other_person(vector):
+            out["held"] = OTHER_PERSON
+        return out
 
     def score_vector(self, vector: tuple[int, ...], a: Profile, b: Profile) -> tuple[float, dict[str, Any]]:
         probability, rule, weight = self.decide(vector, a, b)
@@ -181,12 +194,12 @@ class Matcher:
         for edge in edges:
             if forest.forbidden_pair(edge.a, edge.b):
                 continue  # a person already said no
-            if edge.score >= self.thresholds.auto_link and forest.union(edge.a, edge.b):
+            if edge.score >= self.thresholds.auto_link and "held" not in edge.evidence and forest.union(edge.a, edge.b):
                 for rid, other in ((edge.a, edge.b), (edge.b, edge.a)):
                     if by_id[rid].new and rid not in outcome.evidence:
                         outcome.evidence[rid] = {**edge.evidence, "with_record": other}
             else:
-                if edge.score >= self.thresholds.auto_link:
+                if edge.score >= self.thresholds.auto_link and "held" not in edge.evidence:
                     edge.evidence = {**edge.evidence, "held": "merge protection"}
                 maybe_review.append(edge)
         seen_review: set[tuple[RecordId, RecordId]] = set()

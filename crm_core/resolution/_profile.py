@@ -9,7 +9,7 @@ re-runs pinyin. Why each step:
 - Latin names drop accents, case, dots and hyphens (``Jean-Luc`` = ``jeanluc``); nicknames map to their formal name
   (``Bob`` → ``robert``) in a separate value so the exact spelling still counts for more.
 - Phones compare on their last 9 digits: ``+86 138 0013 8000``, ``013800138000`` and ``13800138000`` agree, whatever
-  country-code and trunk-prefix conventions the source used.
+  country-code and trunk-prefix conventions the source used; an extension (``;ext=123``) is not part of it.
 """
 
 from __future__ import annotations
@@ -152,7 +152,9 @@ def _name_profile(contact: Mapping[str, Any], out: Profile) -> None:
 
 
 def _phone_key(value: Any) -> str | None:
-    digits = _DIGITS.sub("", str(value or ""))
+    # mapping writes extensions as ``+861065529988;ext=123``: the key is the dialable number, so a switchboard's
+    # extensions count as one shared number (and the extension's digits never shift the last-9-digit window)
+    digits = _DIGITS.sub("", str(value or "").split(";", 1)[0])
     return digits[-9:] if len(digits) >= 7 else None
 
 

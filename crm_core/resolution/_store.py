@@ -176,21 +176,19 @@ def _apply(
             for m in fresh:
                 customer_of[m] = customer.id
         detail["new_customers"] = detail.get("new_customers", 0) + len(new_customers)
-    moved: dict[int, list[int]] = defaultdict(list)
+    moved: list[int] = []
     for record in pending:
         target = customer_of[record.id]
         if record.customer_id is not None and record.customer_id != target:
             touched.add(record.customer_id)
         if record.customer_id != target:
-            moved[target].append(record.id)
+            moved.append(record.id)
         record.customer_id = target
         record.link_evidence = outcome.evidence.get(record.id)
         record.resolved_version = record.version
         result.records_out += 1
-    for target, record_ids in moved.items():
-        for part in _chunks(record_ids):
-            session.execute(update(Interaction).where(Interaction.contact_record_id.in_(part)).values(customer_id=target))
     session.flush()
+    _interactions_follow_records(session, moved)
     for edge in outcome.reviews:
         record_id, other = (edge.a, edge.b) if edge.a in by_id else (edge.b, edge.a)
         candidate = customer_of.get(other) or session.scalar(select(ContactRecord.customer_id).where(ContactRecord.id == other))
@@ -219,6 +217,23 @@ def _auto_merge(session: Session, survivor: int, absorbed: int, outcome: Outcome
     session.flush()
     audit(session, "merge", "customer", survivor, {"absorbed": absorbed, "event": event.id, "automatic": True},
           actor="resolution", run_id=run_id)
+
+
+def _interactions_follow_records(session: Session, record_ids: Sequence[int]) -> None:
+    """Point the interactions of these (flushed) records at each record's customer, a few statements per chunk.
+
+    One UPDATE per target customer made a chunk quadratic: every ORM-enabled UPDATE also scans the whole identity
+    map to synchronise it, and a chunk of new people has thousands of targets. A correlated subquery takes each
+    record's customer in one statement; interactions are never loaded here, so there is nothing to synchronise.
+    """
+    customer_of_record = (
+        select(ContactRecord.customer_id).where(ContactRecord.id == Interaction.contact_record_id).scalar_subquery()
+    )
+    for part in _chunks(list(record_ids)):
+        session.execute(
+            update(Interaction).where(Interaction.contact_record_id.in_(part)).values(customer_id=customer_of_record)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def move_records(session: Session, record_ids: Sequence[int], customer_id: int) -> None:

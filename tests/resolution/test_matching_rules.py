@@ -34,6 +34,7 @@ P = build_profile
         (EmailMatch(), {"email": "ann@x.com"}, {"email": "anne@x.com"}, "fuzzy"),
         (PhoneMatch(), {"phone": "+86 138 0013 8000"}, {"phone": "013800138000"}, "exact"),
         (PhoneMatch(), {"phone": "+8613800138000"}, {"phone": "+8613800138001"}, "one_digit_off"),
+        (PhoneMatch(), {"phone": "+861065529988;ext=123"}, {"phone": "010 6552 9988"}, "exact"),  # extension dropped
         (BirthDateMatch(), {"birth_date": "2025年8月23日"}, {"birth_date": "2025-08-23"}, "exact"),
         (BirthDateMatch(), {"birth_date": "1980-05-04"}, {"birth_date": "1980-04-05"}, "typo"),  # day/month swapped
         (BirthDateMatch(), {"birth_date": "1980-05-04"}, {"birth_date": "1980-11-30"}, "same_year"),

@@ -81,6 +81,21 @@ def test_conflicting_national_ids_never_auto_merge(sessions: sessionmaker[Sessio
         assert customer_of(s, a) != customer_of(s, b)
 
 
+def test_household_members_sharing_phone_and_address_go_to_review_not_one_customer(
+    sessions: sessionmaker[Session],
+) -> None:
+    home = {"family_name": "Lee", "phone": "+441632960001", "street": "Mill Lane", "street_number": "7",
+            "postcode": "LS1 4AB", "city": "Leeds"}
+    with transaction(sessions) as s:
+        a = add_contact(s, given_name="Ann", birth_date="1961-02-03", **home).id
+        b = add_contact(s, given_name="Tom", birth_date="1994-09-12", **home).id  # her son: other name, other year
+    resolve(sessions)
+    with sessions() as s:
+        assert customer_of(s, a) != customer_of(s, b)
+        item = s.scalars(select(ReviewItem)).one()  # they score high: a person decides
+        assert item.evidence["held"] == "different given name and birth date"
+
+
 def test_chinese_name_in_characters_and_pinyin_with_same_birth_date_links(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         a = add_contact(s, full_name="欧阳娜娜", birth_date="1995-06-15", city="北京市").id
