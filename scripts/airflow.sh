@@ -13,7 +13,9 @@ export PYTHONPATH="$PWD:$PWD/dags:$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
+# two cores: two task processes at a time, one API server worker
+export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-2}
+export AIRFLOW__API__WORKERS=${AIRFLOW__API__WORKERS:-1}
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=${AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL:-30}
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}
@@ -32,12 +34,14 @@ case "${1:-start}" in
       echo $! >"$pidfile"
     fi
     healthy=""
-    for _ in $(seq 1 180); do
+    # ~15 s on an idle laptop; minutes on a machine busy with other work
+    for _ in $(seq 1 600); do
       if curl -fsS "$AIRFLOW_URL/api/v2/monitor/health" >/dev/null 2>&1; then healthy=1; break; fi
+      if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
       sleep 1
     done
     if [ -z "$healthy" ]; then
-      echo "Airflow did not become healthy in 180 s; see $AIRFLOW_HOME/standalone.log" >&2; exit 1
+      echo "Airflow did not become healthy; see $AIRFLOW_HOME/standalone.log" >&2; exit 1
     fi
     pw=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" \
          "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" 2>/dev/null || echo "see $AIRFLOW_HOME")

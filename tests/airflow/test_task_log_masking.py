@@ -22,7 +22,7 @@ import pytest
 
 from .conftest import REPO, subprocess_env
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.slow]
 
 FORMS = REPO / "examples" / "forms"
 # what the sample export holds, raw and as the hub normalises it (E.164)
