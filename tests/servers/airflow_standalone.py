@@ -51,6 +51,9 @@ def standalone_env(home: Path, port: int, hub_home: Path, extra: Mapping[str, st
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
+        # a task's supervisor gives the execution API 5 s by default: too little on a loaded machine, where the
+        # task then dies before it starts ("finished with state failed, but the task instance's state is queued")
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
