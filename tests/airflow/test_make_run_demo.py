@@ -11,9 +11,13 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
+import pytest
+
 from tests.servers.airflow_standalone import AirflowStandalone
 
 from .conftest import DemoHub
+
+pytestmark = pytest.mark.slow
 
 
 def test_every_hub_dag_has_a_succeeded_demo_run(

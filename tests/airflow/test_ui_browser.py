@@ -24,6 +24,8 @@ from tests.servers.airflow_standalone import AirflowStandalone
 
 from .conftest import WEBHOOK_SECRET, WEBHOOK_SOURCE, DemoHub
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGE_TIMEOUT_MS = 120_000  # a loaded 2-core machine renders Airflow's UI slowly
