@@ -18,6 +18,9 @@ export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-2}
 export AIRFLOW__API__WORKERS=${AIRFLOW__API__WORKERS:-1}
 # a task gives the execution API 5 s by default; a busy laptop needs longer or tasks die before they start
 export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-60}
+# the SQLite metadata file: wait for a lock instead of dying after sqlite3's 5 s (plugins/airflow_sqlite.py)
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=airflow_sqlite.CONNECT_ARGS
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC=airflow_sqlite.CONNECT_ARGS
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=${AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL:-30}
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}

@@ -54,6 +54,9 @@ def standalone_env(home: Path, port: int, hub_home: Path, extra: Mapping[str, st
         # a task's supervisor gives the execution API 5 s by default: too little on a loaded machine, where the
         # task then dies before it starts ("finished with state failed, but the task instance's state is queued")
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        # the SQLite metadata file: wait for a lock instead of a component dying after sqlite3's 5 s
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_sqlite.CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_sqlite.CONNECT_ARGS",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
