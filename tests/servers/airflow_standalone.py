@@ -60,9 +60,13 @@ def standalone_env(home: Path, port: int, hub_home: Path, extra: Mapping[str, st
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        # the hub's DAG file is parsed at once; new files are looked for often (a test may add a hub.yaml source)
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        # parsing imports the hub's packages: on a busy machine that exceeds the 30 s import timeout, the parse
+        # counts as an error and the DAGs are deactivated as stale; re-parse rarely, allow slow parses
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "360",
+        "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "900",
         "HUB_HOME": str(hub_home),
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "dags"), str(REPO / "plugins")]),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
