@@ -50,6 +50,7 @@ from .http import redact_url, retrying, truncate
 T = TypeVar("T")
 API_VERSION = "59.0"
 COLLECTION_LIMIT = 200  # sObject Collections
+DEFAULT_TIMEOUT = 60.0  # seconds per HTTP call (connect and each read)
 COMPOSITE_LIMIT = 25  # Composite subrequests
 KEYS_PER_QUERY = 300  # keeps the GET query URL well under Salesforce's 16 KB limit
 VERSION_FIELDS = ("Id", "LastModifiedDate", "SystemModstamp")
@@ -339,15 +340,28 @@ class SalesforceDestination:
                           error_message=message, retriable=code in RETRIABLE_CODES or (status or 0) >= 500)
 
 
+class TimeoutSession(requests.Session):
+    """A session whose requests time out: simple-salesforce passes no timeout, so a stalled org would hang the push
+    for ever. A timeout is a ``RetriableError`` like a reset connection (retried, then the run fails cleanly)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
 def build(config: Any, hub: Any) -> SalesforceDestination:
     """From a ``salesforce`` target: credentials from its connection (access token as password; extras
     ``base_url`` or host, ``client_id``/``client_secret`` for renewing the token, ``ca_bundle``), field map from
-    its mapping file, ``options.concurrency``."""
+    its mapping file, ``options.concurrency``, ``options.timeout`` (seconds per HTTP call, default 60)."""
     from mapping.target import load_target_map
 
     target_map = load_target_map(hub.config.mapping_path(config.mapping))
     creds = get_credentials(config.connection_id or config.name)
-    session = requests.Session()
+    session = TimeoutSession(float(config.options.get("timeout", DEFAULT_TIMEOUT)))
     session.trust_env = False  # REQUESTS_CA_BUNDLE / proxies from the environment must not override ours
     if creds.extra.get("ca_bundle"):
         session.verify = str(creds.extra["ca_bundle"])

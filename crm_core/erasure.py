@@ -9,7 +9,7 @@ audit detail, an error message, another person's e-mail thread) with ``[erased]`
 
 What remains is an ``erasure`` tombstone (counts, customer ids, no values) and ``suppression`` rows holding only a
 keyed hash of each identifier. ``is_suppressed`` (called by mapping) and ``suppressed_payloads`` (called by landing)
-consult them, so re-reading old mail, a replay or a backfill never brings the person back.
+consult them (and ``is_suppressed_contact``, called by mapping and pull-back), so re-reading old mail, a replay or a backfill never brings the person back.
 
 ``notify_targets`` then asks every configured target that can ``delete(external_ids)`` to delete the person's
 records and stores each receipt; re-running the erasure retries targets that failed.
@@ -86,6 +86,40 @@ def is_suppressed(session: Session, email: str | None = None, phone: str | None 
     return bool(session.scalar(select(exists().where(or_(*clauses)))))
 
 
+def is_suppressed_contact(session: Session, values: Mapping[str, Any]) -> bool:
+    """True when a normalised contact (``email``/``emails``, ``phone``/``phones``) names an erased person.
+
+    Mapping calls it before storing a mapped row, pull-back before storing a target's record.
+    """
+    emails = {values.get("email"), *(values.get("emails") or [])}
+    phones = {values.get("phone"), *(values.get("phones") or [])}
+    return any(is_suppressed(session, email=e) for e in emails if isinstance(e, str)) or any(
+        is_suppressed(session, phone=p) for p in phones if isinstance(p, str)
+    )
+
+
+_NATIONAL_PHONE_RE = re.compile(r"(?<![\w+])\d[\d\u00a0 ().\-]{5,18}\d(?!\w)")
+
+
+def payload_names_suppressed(session: Session, payload: Mapping[str, Any], region: str | None) -> bool:
+    """True when a raw payload mentions a suppressed address or number, national numbers read in ``region``.
+
+    For rows mapping rejected: their contacts were not built, so their normalised values cannot be checked.
+    """
+    emails, phones = _identifiers_in(payload)
+    if region:
+        for m in _NATIONAL_PHONE_RE.finditer(canonical_json(payload)):
+            e164 = normalise_phone(m.group(0), region)
+            if e164:
+                phones.add(e164)
+    return any(is_suppressed(session, email=e) for e in emails) or any(is_suppressed(session, phone=p) for p in phones)
+
+
+def anyone_suppressed(session: Session) -> bool:
+    """One cheap query: while nobody has been erased, the per-record checks can be skipped."""
+    return bool(session.scalar(select(exists().where(Suppression.id.is_not(None)))))
+
+
 def _identifiers_in(payload: Any) -> tuple[set[str], set[str]]:
     """E-mail addresses and ``+``-prefixed phone numbers anywhere in a raw payload (before any mapping)."""
     emails: set[str] = set()
@@ -109,7 +143,7 @@ def suppressed_payloads(session: Session, payloads: Sequence[Mapping[str, Any]])
 
     One query per batch, and none at all while nobody has been erased.
     """
-    if not session.scalar(select(exists().where(Suppression.id.is_not(None)))):
+    if not anyone_suppressed(session):
         return set()
     wanted: dict[tuple[str, str], set[int]] = {}
     for i, payload in enumerate(payloads):

@@ -125,7 +125,9 @@ class Destination(Protocol):
 
     Optional capabilities are separate methods a destination may lack: ``changed_since(cursor)`` for pulling edits
     back (yields ``RemoteBatch``es of ``RemoteRecord``s with ``hub_key`` set where the target holds one; only the
-    last batch carries the advanced cursor), ``delete(external_ids) -> [external ids gone]`` for erasure.
+    last batch carries the advanced cursor), ``delete(external_ids) -> [external ids gone]`` for erasure, and
+    ``fetch_by_external_id = True`` for a target that cannot look records up by the hub key (Mailchimp): the engine
+    then fetches known records by the external id it stored in ``sync_state``.
 
     ``upsert`` must be idempotent by ``hub_key`` (a re-send after a lost response updates, never duplicates), and
     should honour ``expected_version`` where the target can: a record changed since then comes back as

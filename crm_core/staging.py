@@ -5,6 +5,11 @@ committed batch; the rest are still ``new`` and the re-run picks them up). Each 
 
 - a clean row upserts its contact records (unique per source and contact key) and its interaction (unique per
   source and external reference) and becomes ``mapped``;
+- a row naming an erased person (a contact whose normalised e-mail address or phone number is on the suppression
+  list, see ``crm_core.erasure``) becomes ``suppressed`` with an empty payload and stores nothing: re-reading old
+  mail, a replay or a backfill never brings them back. Landing already suppresses rows whose raw payload shows a
+  suppressed identifier; this catches what only mapping can see (a national phone number read with the source's
+  region, an address spelt differently) and rows landed before the erasure;
 - a row with validation errors goes to the dead letter (stage ``map``, with every field, value and reason) and
   becomes ``failed``; the rest of the batch carries on. A database error on one row (a value too long for its
   column) is handled the same way, inside a savepoint, so it cannot take the batch down.
@@ -25,14 +30,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .db import transaction
 from .dead_letter import send_to_dead_letter
+from .erasure import anyone_suppressed, is_suppressed_contact, payload_names_suppressed
 from .errors import ConfigError
-from .models import ContactRecord, Interaction, LandingRecord, utcnow
+from .faults import fault_point
+from .models import ContactRecord, DeadLetter, Interaction, LandingRecord, utcnow
 
 BATCH_SIZE = 500
 IMPORTS_DIR = "imports"
@@ -96,6 +103,8 @@ def _map_source(hub: Any, result: Any, name: str, spec: Any, run_id: str | None,
                 return
             last_id = rows[-1].id
             map_batch(session, name, spec, rows, result, run_id)
+            fault_point("mapping.before_commit")
+        fault_point("mapping.after_commit")
 
 
 def map_batch(session: Session, name: str, spec: Any, rows: list[LandingRecord], result: Any,
@@ -109,8 +118,13 @@ def map_batch(session: Session, name: str, spec: Any, rows: list[LandingRecord],
     records = _existing_records(session, name, contact_keys)
     interactions = _existing_interactions(session, name, refs)
     counts = result.detail
+    anyone_erased = anyone_suppressed(session)
     for row, outcome in mapped:
         result.records_in += 1
+        if anyone_erased and _names_an_erased_person(session, row, outcome, spec):
+            _suppress(session, row)
+            _count(counts, "suppressed")
+            continue
         if outcome.errors:
             _fail(session, row, outcome.errors, run_id)
             result.records_failed += 1
@@ -130,6 +144,25 @@ def map_batch(session: Session, name: str, spec: Any, rows: list[LandingRecord],
             continue
         result.records_out += 1
     session.flush()
+
+
+def _names_an_erased_person(session: Session, row: LandingRecord, outcome: Any, spec: Any) -> bool:
+    """A mapped contact with a suppressed e-mail or phone; for a rejected row, the raw payload read the same way."""
+    if any(is_suppressed_contact(session, c.contact.as_dict()) for c in outcome.contacts):
+        return True
+    region = getattr(getattr(spec, "defaults", None), "region", None)
+    return bool(outcome.errors) and payload_names_suppressed(session, row.payload or {}, region)
+
+
+def _suppress(session: Session, row: LandingRecord) -> None:
+    """Empty the row and the payload of any dead-letter item it left (a map failure from before the erasure)."""
+    row.payload, row.status, row.error = {}, "suppressed", None
+    session.execute(
+        update(DeadLetter)
+        .where(DeadLetter.stage == "map", DeadLetter.name == row.source, DeadLetter.ref == str(row.id),
+               DeadLetter.status == "pending")
+        .values(payload=None, payload_encrypted=False, status="erased")
+    )
 
 
 def _store(session: Session, name: str, row: LandingRecord, outcome: Any, records: dict[str, ContactRecord],

@@ -12,8 +12,9 @@ from ._dates import Instant, normalise_date, normalise_instant, parse_date, pars
 from ._emails import normalise_email
 from ._names import ParsedName, compose_name, normalise_name, parse_name
 from ._phones import normalise_phone, phone_without_extension
+from ._propose import Proposal, attribute_name, detect_key_column, guess_date_formats, propose_spec
 from ._spec import MappingSpec, load_spec, parse_spec, spec_from_dict
-from ._text import NormalisationError
+from ._text import NormalisationError, fold
 from ._transforms import TRANSFORMS
 from ._values import to_boolean, to_country, to_decimal, to_integer
 from .schema import CONTACT_FIELDS, CanonicalContact, CanonicalInteraction
@@ -30,8 +31,13 @@ __all__ = [
     "MappingSpec",
     "NormalisationError",
     "ParsedName",
+    "Proposal",
     "apply",
+    "attribute_name",
     "compose_name",
+    "detect_key_column",
+    "fold",
+    "guess_date_formats",
     "load_spec",
     "lookup",
     "normalise_date",
@@ -44,6 +50,7 @@ __all__ = [
     "parse_name",
     "parse_spec",
     "phone_without_extension",
+    "propose_spec",
     "spec_from_dict",
     "to_boolean",
     "to_country",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -47,7 +48,9 @@ def to_decimal(value: object) -> Decimal:
         raise NormalisationError("a yes/no value is not a number")
     if isinstance(value, int | Decimal):
         return Decimal(value)
-    if isinstance(value, float):
+    if isinstance(value, float):  # JSON from some APIs carries Infinity/NaN (found by fuzzing the map stage)
+        if not math.isfinite(value):
+            raise NormalisationError("not a finite number")
         return Decimal(repr(value))
     text = fold(str(value)).replace(" ", "")
     negative = text.startswith("(") and text.endswith(")")

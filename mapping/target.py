@@ -15,6 +15,7 @@ taken for a change of value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ import yaml
 from crm_core.errors import ConfigError
 
 from .schema import CONTACT_FIELDS
+
+_TARGET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}(\.[A-Za-z0-9_]{1,80}){0,3}")
 
 Transform = Callable[[Any], Any]
 
@@ -70,6 +73,27 @@ def _date_in(value: Any) -> Any:
     return value[:10] if isinstance(value, str) and len(value) >= 10 else value
 
 
+def _sorted(value: Any) -> Any:
+    """Tags and other sets: targets return them in their own order, which is no change of value."""
+    return sorted({str(v) for v in value}) if isinstance(value, list | tuple | set) else value
+
+
+def _subscription_out(value: Any) -> Any:
+    """A consent flag as a mailing-list status: true → subscribed, false → unsubscribed."""
+    if isinstance(value, bool):
+        return "subscribed" if value else "unsubscribed"
+    return value
+
+
+def _subscription_in(value: Any) -> Any:
+    """A list status back as a consent flag; ``transactional``/``pending`` say nothing about consent (None)."""
+    if value == "subscribed":
+        return True
+    if value in ("unsubscribed", "cleaned"):
+        return False
+    return None
+
+
 # name -> (out: golden value to target value, in: target value to golden value)
 TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "identity": (_identity, _text_in),
@@ -77,6 +101,8 @@ TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "phone": (_identity, _phone_in),
     "country_code": (_upper, _upper),
     "date": (_identity, _date_in),
+    "sorted": (_sorted, _sorted),
+    "subscription": (_subscription_out, _subscription_in),
 }
 
 
@@ -177,6 +203,9 @@ def load_target_map(path: str | Path) -> TargetMap:
     for key in ("object", "external_id_field", "fields"):
         if key not in data:
             problems.append(f"{key}: required key is missing")
+    for key in ("object", "external_id_field"):
+        if key in data and not _TARGET_NAME.fullmatch(str(data[key])):
+            problems.append(f"{key}: {data[key]!r} is not a field or object name (letters, digits, _ and .)")
     fields: list[FieldMap] = []
     allowed = {"canonical", "target", "transform", "fallback", "push"}
     for i, raw in enumerate(data.get("fields") or []):
@@ -190,6 +219,9 @@ def load_target_map(path: str | Path) -> TargetMap:
             name = raw.get(key)
             if name is not None and str(name).split(".")[0] not in CONTACT_FIELDS:
                 problems.append(f"{where}.{key}: {name!r} is not a canonical contact field")
+        if not _TARGET_NAME.fullmatch(str(raw["target"])):
+            # target names reach the target's query language (SOQL, JSON-RPC domains): an allow-list, not quoting
+            problems.append(f"{where}.target: {raw['target']!r} is not a field name (letters, digits, _ and .)")
         transform = raw.get("transform", "identity")
         if transform not in TRANSFORMS:
             problems.append(f"{where}.transform: {transform!r} unknown; known: {', '.join(TRANSFORMS)}")

@@ -79,6 +79,7 @@ def result_error(customer_id: int, exc: ConnectorError, external_id: str | None 
     return PushResult(
         customer_id=customer_id, ok=False, external_id=external_id, error_class=error_class,
         error_message=str(exc), retriable=isinstance(exc, RetriableError),
+        stale=isinstance(exc, ConcurrencyConflict),  # the engine reads it again and re-plans, never overwrites
         extra={"vendor_code": exc.vendor_code, "status": exc.status},
     )
 

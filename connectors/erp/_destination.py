@@ -139,5 +139,6 @@ def _remote(party: ErpParty) -> RemoteRecord:
 
 
 def _source_record(party: ErpParty) -> SourceRecord:
-    payload = {"erp_id": party.erp_id, "hub_key": party.hub_key, **party.fields}
+    # ``_version``: the push engine plans from this read, and guards its write with it
+    payload = {"erp_id": party.erp_id, "hub_key": party.hub_key, **party.fields, "_version": party.version}
     return SourceRecord(key=party.erp_id, payload=payload, occurred_at=party.updated_at)

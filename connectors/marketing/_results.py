@@ -11,10 +11,13 @@ class Conflict(SkippableError):
 
 
 def failed(customer_id: int, exc: ConnectorError, external_id: str | None = None) -> PushResult:
-    """``error_class`` is ``conflict`` (re-plan), ``transient`` (retries spent; retry later) or ``invalid``."""
+    """``error_class`` is ``conflict`` (re-plan), ``transient`` (retries spent; retry later) or ``invalid``.
+
+    A conflict is ``stale``: that is what makes the engine read the record again and re-plan it instead of sending
+    it to the dead letter."""
     error_class = "conflict" if isinstance(exc, Conflict) else "transient" if isinstance(exc, RetriableError) else "invalid"
     return PushResult(
         customer_id=customer_id, ok=False, external_id=external_id, error_class=error_class,
-        error_message=str(exc), retriable=isinstance(exc, RetriableError),
+        error_message=str(exc), retriable=isinstance(exc, RetriableError), stale=isinstance(exc, Conflict),
         extra={"vendor_code": exc.vendor_code, "status": exc.status},
     )

@@ -17,7 +17,8 @@ Version marker: the contact's ``updatedAt`` (millisecond resolution, moves on ev
 no conditional write, so a guarded upsert re-reads ``updatedAt`` immediately before writing.
 
 Errors (classified in ``error_for``, table-tested): 401 and 403 (missing scopes) → FatalError; 429 with
-``policyName: DAILY`` → FatalError (the day's quota is spent: stop cleanly, resume next run); other 429s and 5xx →
+``policyName: DAILY`` → QuotaExceeded (a FatalError: the day's quota is spent; the push keeps the batches it
+finished, stops cleanly and the next run resumes); other 429s and 5xx →
 RetriableError honouring Retry-After; a 400/409 for a whole batch → the batch is re-sent record by record so only
 the bad record fails, with HubSpot's ``category`` as the vendor code. Bodies echo e-mails, so messages never hold them.
 """
@@ -32,8 +33,8 @@ import requests
 
 from connectors.credentials import get_credentials
 from connectors.http import error_for_response, request, retrying
-from crm_core.errors import ConfigError, ConnectorError, FatalError, RetriableError, SkippableError
-from crm_core.records import Batch, OutboundItem, PushResult, RemoteRecord, SourceRecord
+from crm_core.errors import ConfigError, ConnectorError, RetriableError, SkippableError
+from crm_core.records import Batch, OutboundItem, PushResult, QuotaExceeded, RemoteRecord, SourceRecord
 
 from ._results import Conflict, failed
 
@@ -52,8 +53,8 @@ def error_for(response: requests.Response) -> ConnectorError | None:
         body = {}
     body = body if isinstance(body, dict) else {}
     if response.status_code == 429 and body.get("policyName") == "DAILY":
-        return FatalError("HubSpot's daily API limit is spent: the run stops and resumes on the next one",
-                          status=429, vendor_code="DAILY")
+        return QuotaExceeded("HubSpot's daily API limit is spent: the run stops and resumes on the next one",
+                             status=429, vendor_code="DAILY")
     code = body.get("policyName") or body.get("category") or body.get("errorType")
     return error_for_response(response, vendor_code=str(code) if code else None, obj="contacts")
 
@@ -130,7 +131,9 @@ class HubSpotDestination:
                 record = _remote(contact, self.properties)
                 if contact.get("updatedAt") and (newest is None or contact["updatedAt"] > newest):
                     newest = contact["updatedAt"]
-                records.append(SourceRecord(key=contact["id"], payload={**record.fields, "hubspot_id": contact["id"]},
+                # ``_version``: the push engine plans from this read, and guards its write with it
+                records.append(SourceRecord(key=contact["id"], payload={**record.fields, "hubspot_id": contact["id"],
+                                                                        "_version": record.version},
                                             occurred_at=record.updated_at))
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:

@@ -10,6 +10,10 @@ Fields (target names): ``email_address``, ``status`` (``subscribed`` | ``unsubsc
 ``language``, ``tags`` (list of names: the member ends with exactly these), and merge fields by their tag in
 upper case (``FNAME``, ``LNAME``, ``PHONE``, ``HUBID``…).
 
+Hub key: Mailchimp finds members only by subscriber hash, so ``fetch_by_external_id`` tells the engine to fetch by
+the hash it stored; the hub key is written to the merge field ``hub_key_field`` (the target map's
+``external_id_field``, ``HUBID`` in the builtin map) so pull-back can tell whose member an edit belongs to.
+
 Calls: one ``GET`` + one ``PUT`` per customer, plus one ``POST …/tags`` when the tags differ; ``fetch`` is one
 ``GET`` per known member. No ``/batches``: those run asynchronously and report per-operation results in a
 downloadable archive, which would delay conflicts and errors to a later run.
@@ -61,10 +65,13 @@ def error_for(response: requests.Response) -> ConnectorError | None:
 
 
 class MailchimpDestination:
+    fetch_by_external_id = True  # members cannot be looked up by the hub key (module docstring)
+
     def __init__(self, base_url: str, api_key: str, list_id: str, name: str = "mailchimp",
                  status_if_unknown: str = "transactional", batch_size: int = 500, attempts: int = 5,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, hub_key_field: str | None = None) -> None:
         self.name = name
+        self.hub_key_field = hub_key_field
         self.batch_size = batch_size
         self.base_url = base_url.rstrip("/")
         self.list_id = list_id
@@ -118,7 +125,9 @@ class MailchimpDestination:
             records = []
             for member in members:
                 newest = max(newest or member["last_changed"], member["last_changed"])
-                records.append(SourceRecord(key=member["id"], payload=dict(_remote(member).fields),
+                # ``_version``: the push engine plans from this read, and guards its write with it
+                records.append(SourceRecord(key=member["id"], payload={**_remote(member).fields,
+                                                                       "_version": _version(member)},
                                             occurred_at=datetime.fromisoformat(member["last_changed"])))
             if len(members) < count:
                 yield Batch(records=records, cursor={"since": newest})
@@ -151,6 +160,8 @@ class MailchimpDestination:
             raise Conflict(f"the member was {what} in Mailchimp since it was read", vendor_code="Changed")
         body: dict[str, Any] = {"email_address": email or (current or {}).get("email_address")}
         merge = {k: ("" if v is None else v) for k, v in fields.items() if k.isupper()}
+        if self.hub_key_field:
+            merge[self.hub_key_field] = item.hub_key
         if merge:
             body["merge_fields"] = merge
         if "language" in fields:
@@ -227,4 +238,17 @@ def build(config: Any, hub: Any) -> MailchimpDestination:
     base_url = creds.extra.get("base_url") or f"https://{creds.password.rsplit('-', 1)[-1]}.api.mailchimp.com/3.0"
     return MailchimpDestination(base_url, creds.password, str(list_id), name=config.name,
                                 status_if_unknown=str(options.get("status_if_unknown", "transactional")),
-                                batch_size=int(options.get("batch_size", 500)))
+                                batch_size=int(options.get("batch_size", 500)),
+                                hub_key_field=_hub_key_field(config, hub))
+
+
+def _hub_key_field(config: Any, hub: Any) -> str | None:
+    """``options.hub_key_merge_field``, else the target map's external-id field when it is a merge tag (HUBID)."""
+    if config.options.get("hub_key_merge_field"):
+        return str(config.options["hub_key_merge_field"])
+    if hub is None:
+        return None
+    from mapping.target import load_target_map
+
+    field = load_target_map(hub.config.mapping_path(config.mapping)).external_id_field
+    return field if field.isupper() else None

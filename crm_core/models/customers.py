@@ -55,8 +55,9 @@ class ContactRecord(Base):
     __tablename__ = "contact_record"
     __table_args__ = (
         UniqueConstraint("source", "source_key"),
-        Index("ix_contact_record_email", "email"),
-        Index("ix_contact_record_phone", "phone"),
+        # key, then recency: matching on the key and lookup's "newest records with this key" (lookup_0001)
+        Index("ix_contact_record_email_seen", "email", "observed_at"),
+        Index("ix_contact_record_phone_seen", "phone", "observed_at"),
         Index("ix_contact_record_handle", "handle"),
         Index("ix_contact_record_customer", "customer_id"),
     )

@@ -64,6 +64,8 @@ def customers_with_decisions(session: Session, target: str) -> list[int]:
 
 
 def mark_applied(session: Session, conflict_ids: Sequence[int]) -> None:
+    if not conflict_ids:  # the common case, once per synced record: no query
+        return
     for row in session.scalars(select(Conflict).where(Conflict.id.in_(list(conflict_ids)))):
         row.status = "applied"
 
@@ -76,7 +78,8 @@ def list_conflicts(session: Session, target: str | None = None, status: str = "o
 
 
 def resolve_conflict(
-    session: Session, conflict_id: int, take: str, value: Any = None, actor: str | None = None
+    session: Session, conflict_id: int, take: str, value: Any = None, actor: str | None = None,
+    run_id: str | None = None,
 ) -> Conflict:
     """Record a person's decision; the next push of that target carries it out. Audited."""
     if take not in TAKES:
@@ -95,5 +98,5 @@ def resolve_conflict(
     row.resolved_at = utcnow()
     audit(session, "conflict_resolved", "conflict", conflict_id,
           {"target": row.target, "field": row.field, "take": take, "customer_id": row.customer_id},
-          actor=row.resolved_by)
+          actor=row.resolved_by, run_id=run_id)
     return row

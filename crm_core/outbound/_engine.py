@@ -6,7 +6,9 @@
     2. candidates: active customers never synced, changed since their last sync, with a decided conflict, or
        changed remotely; a candidate whose golden values equal the base and that nothing remote touched is settled
        without a single call (0 calls when nothing changed);
-    3. per batch (the destination's size): one ``fetch``, the three-way plans, the circuit breaker, one ``upsert``;
+    3. per batch (the destination's size): one ``fetch`` for candidates step 1 did not already read (by hub key, or
+       by the stored external id for a destination with ``fetch_by_external_id``), the three-way plans, the circuit
+       breaker, one ``upsert``;
        writes refused as stale (412, ConcurrencyException) are fetched and planned again once;
     4. one transaction per batch records the new base, pulls, conflicts and dead letters.
 
@@ -29,6 +31,7 @@ from ..audit import audit
 from ..db import transaction
 from ..dead_letter import send_to_dead_letter
 from ..errors import SkippableError
+from ..faults import fault_point
 from ..landing import read_cursor, write_cursor
 from ..models import Customer, DeadLetter, SyncState, utcnow
 from ..records import Destination, OutboundItem, PushResult, QuotaExceeded, RemoteRecord
@@ -38,6 +41,7 @@ from ._pull import record_pull
 from ._state import base_of, breaker_trips, flips, hold, is_held, load_states, record_synced, remote_hash
 
 RETRY_DELAY = timedelta(minutes=15)
+GONE_AT_TARGET = "GONE_AT_TARGET"
 
 
 @dataclass
@@ -223,7 +227,9 @@ class PushRun:
             return
         writes = [c for c in work if c.needs_write]
         if writes:
+            fault_point("outbound.before_write")
             self._write(writes)
+            fault_point("outbound.after_write")  # the target holds the writes, the hub has not recorded them
             stale = [c for c in writes if c.result is not None and c.result.stale]
             if stale:  # changed between our read and our write: read again, plan again, write once more
                 for cand in stale:
@@ -232,13 +238,17 @@ class PushRun:
                 self._plan_all(stale)
                 self._write([c for c in stale if c.needs_write])
         self._record(work, quiet)
+        fault_point("outbound.after_record")
 
     def _fetch(self, cands: Sequence[Candidate]) -> None:
         if not cands:
             return
-        found = self.dest.fetch([c.hub_key for c in cands])
+        by_id = bool(getattr(self.dest, "fetch_by_external_id", False))
+        keys = {c.customer_id: (c.state.external_id if by_id and c.state is not None and c.state.external_id
+                                else c.hub_key) for c in cands}
+        found = self.dest.fetch(list(keys.values()))
         for cand in cands:
-            cand.remote = found.get(cand.hub_key)
+            cand.remote = found.get(keys[cand.customer_id])
 
     def _plan_all(self, cands: Sequence[Candidate]) -> None:
         for cand in cands:
@@ -302,8 +312,20 @@ class PushRun:
         plan, result, remote = cand.plan, cand.result, cand.remote
         if cand.gone:
             assert state is not None
-            state.status = "gone"  # deleted in the target by a person: never re-created behind their back
+            # deleted in the target by a person, or the target was restored from a backup older than our write:
+            # never re-created behind anyone's back, never silently forgotten either. The dead-letter item is the
+            # alert (status page, `crmhub failed list`); replaying it is the resync that creates the record again.
+            state.status = "gone"
             self.counts["gone"] += 1
+            send_to_dead_letter(
+                session, stage="push", name=self.target, ref=str(cand.customer_id),
+                payload={"customer_id": cand.customer_id, "hub_key": cand.hub_key, "target": self.target,
+                         "external_id": state.external_id, "fields": []},
+                error_class=GONE_AT_TARGET,
+                error_message=f"record {state.external_id} is no longer in {self.target} (deleted there, or the "
+                "target was restored from a backup); replay this item to create it again",
+                run_id=self.run_id,
+            )
             return
         assert plan is not None
         if cand.tripped:

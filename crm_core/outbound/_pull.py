@@ -3,7 +3,9 @@
 ``source`` is the target's name and ``source_key`` the target's own record id, so the same remote record always
 maps to the same contact record; a changed content bumps ``version`` and resolution picks it up. A record the hub
 already knows (it carries our hub key) is linked to its customer with the evidence ``target_external_id``; one made
-in the target by a person is left unlinked for resolution to match.
+in the target by a person is left unlinked for resolution to match. A record of an erased person (its e-mail
+address or phone number is suppressed; the target could not delete it) is never stored: pulling it back would
+bring the person back into the hub.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..erasure import anyone_suppressed, is_suppressed_contact
 from ..models import ContactRecord
 from ..records import RemoteRecord
 
@@ -28,6 +31,8 @@ def record_pull(
     observed_at: datetime,
 ) -> bool:
     """Create or update the contact record for one remote record; True when resolution has something new."""
+    if anyone_suppressed(session) and is_suppressed_contact(session, normalized):
+        return False
     row = session.scalars(
         select(ContactRecord).where(ContactRecord.source == target, ContactRecord.source_key == remote.external_id)
     ).first()

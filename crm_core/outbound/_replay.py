@@ -1,8 +1,10 @@
 """Re-sending dead-lettered push items (the Airflow ``replay`` DAG and ``crmhub failed replay`` call this).
 
 A push dead letter holds a reference (customer id, hub key, target), not the values: a replay plans again from the
-golden record and the target as they are at replay time, so an old value is never re-sent over a newer one. Items
-that succeed are marked ``replayed``; items that fail again stay ``pending`` with ``attempts`` raised.
+golden record and the target as they are at replay time, so an old value is never re-sent over a newer one. A
+``GONE_AT_TARGET`` item (the record vanished from the target: deleted there, or the target restored from a backup)
+is the explicit resync: its sync state is reset and the record is created again with the same hub key. Items that
+succeed are marked ``replayed``; items that fail again stay ``pending`` with ``attempts`` raised.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def replay_push(hub: Any, dead_letter_ids: Sequence[int], run_id: str | None = N
                     SyncState.target == target, SyncState.customer_id.in_(customer_ids))):
                 if state.status == "failed":
                     state.status, state.last_synced_at = "ok", None
+                elif state.status == "gone":  # the resync: forget the vanished record, create it afresh
+                    state.status, state.last_synced_at, state.external_id = "ok", None, None
+                    state.snapshot, state.written_hash, state.remote_version = {}, None, None
     results = []
     for target, customer_ids in sorted(by_target.items()):
         with lease(hub.sessions, f"target:{target}"), recorded_run(hub.sessions, "replay", target, run_id) as result:

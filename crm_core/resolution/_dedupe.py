@@ -130,7 +130,10 @@ def dedupe_files(
 
 
 def write_pairs(path: Path, rows: Iterable[tuple[str, Any]]) -> None:
+    """The output is opened in spreadsheets: record ids come from the input, so cells are formula-escaped."""
+    from ..security import spreadsheet_row
+
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["record_id", "customer_id"])
-        writer.writerows(rows)
+        writer.writerows(spreadsheet_row(row) for row in rows)

@@ -38,7 +38,7 @@ def remember_cannot_link(session: Session, record_id: int, customer_id: int, rea
 
 def merge_customers(
     session: Session, survivor_id: int, absorbed_id: int, config: ResolutionConfig, actor: str | None = None,
-    kind: str = "merge", reason: str | None = None,
+    kind: str = "merge", reason: str | None = None, run_id: str | None = None,
 ) -> MergeEvent:
     """Move every record of ``absorbed`` to ``survivor``; the absorbed customer stays, marked merged, for unmerge."""
     if survivor_id == absorbed_id:
@@ -55,13 +55,14 @@ def merge_customers(
     session.add(event)
     session.flush()
     audit(session, kind, "customer", survivor_id, {"absorbed": absorbed_id, "records": record_ids, "event": event.id},
-          actor=actor)
+          actor=actor, run_id=run_id)
     rebuild_customers(session, [survivor_id], config, f"{kind} of customer {absorbed_id}")
     return event
 
 
 def unmerge_record(
-    session: Session, customer_id: int, record_id: int, config: ResolutionConfig, actor: str | None = None
+    session: Session, customer_id: int, record_id: int, config: ResolutionConfig, actor: str | None = None,
+    run_id: str | None = None,
 ) -> MergeEvent:
     """Take a record out of a customer, with everything that came in with it.
 
@@ -103,14 +104,15 @@ def unmerge_record(
     if undone is not None:
         undone.undone_by = event.id
     audit(session, "unmerge", "customer", customer_id,
-          {"record": record_id, "moved": moving, "to": restored.id, "event": event.id}, actor=actor)
+          {"record": record_id, "moved": moving, "to": restored.id, "event": event.id}, actor=actor, run_id=run_id)
     session.flush()
     rebuild_customers(session, [customer_id, restored.id], config, f"unmerge of record {record_id}")
     return event
 
 
 def decide_review(
-    session: Session, item_id: int, accept: bool, config: ResolutionConfig, actor: str | None = None
+    session: Session, item_id: int, accept: bool, config: ResolutionConfig, actor: str | None = None,
+    run_id: str | None = None,
 ) -> ReviewItem:
     """Accept (the record's customer merges into the candidate) or reject (never link them) one review item."""
     item = session.get(ReviewItem, item_id)
@@ -127,14 +129,14 @@ def decide_review(
         raise HubError(f"review item {item_id}: the candidate customer no longer exists")
     if accept and record.customer_id is not None and record.customer_id != candidate.id:
         merge_customers(session, candidate.id, record.customer_id, config, actor, kind="review_accept",
-                        reason=f"review item {item_id}")
+                        reason=f"review item {item_id}", run_id=run_id)
     elif not accept:
         remember_cannot_link(session, record.id, candidate.id, f"review item {item_id}")
     item.status = "accepted" if accept else "rejected"
     item.decided_by = actor or "cli"
     item.decided_at = utcnow()
     audit(session, f"review_{item.status}", "review_item", item_id,
-          {"record": record.id, "customer": candidate.id, "score": item.score}, actor=actor)
+          {"record": record.id, "customer": candidate.id, "score": item.score}, actor=actor, run_id=run_id)
     return item
 
 

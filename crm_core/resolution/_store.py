@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..audit import audit
 from ..config import ResolutionConfig
 from ..db import transaction
+from ..faults import fault_point
 from ..models import (
     CannotLink,
     ContactRecord,
@@ -78,6 +79,7 @@ def resolve_pending(hub: Any, result: StageResult, run_id: str | None = None) ->
                 return
             after = pending[-1].id
             resolve_chunk(session, pending, config, result, run_id)
+        fault_point("resolution.after_commit")
 
 
 def resolve_chunk(
@@ -132,6 +134,7 @@ def resolve_chunk(
     if train and matcher.model.estimated:
         session.merge(ResolutionParam(name="model", value=matcher.model.as_dict()))
     _apply(session, pending, outcome, config, result, run_id)
+    fault_point("resolution.after_apply")  # customers made and records linked, nothing committed yet
     session.execute(
         insert(ResolutionProfile),
         [{"record_id": rid, "name_sig": name_signature(p)[:200], "profile": p} for rid, p in profiles.items()],

@@ -78,3 +78,67 @@ def hubspot(hubspot_server: HubSpotServer, target: Callable[..., Any]) -> Any:
     connection = json.dumps({"conn_type": "hubspot", "password": hubspot_server.token,
                              "extra": {"base_url": hubspot_server.url}})
     return target("hubspot", connection, tag_lists={"vip": "17", "newsletter": "18"})
+
+
+@pytest.fixture
+def salesforce_org(tmp_path: Any) -> Iterator[tuple[Any, str, str]]:
+    from tests.fakes.salesforce import FakeSalesforce, serve
+
+    org = FakeSalesforce()
+    with serve(org, tmp_path) as (url, ca):
+        yield org, url, ca
+
+
+@pytest.fixture(params=["salesforce", "hubspot", "mailchimp", "tryton"])
+def target_peer(request: pytest.FixtureRequest) -> Any:
+    """Each target kind in turn, configured only through hub.yaml with its builtin map (``_targets.TargetPeer``)."""
+    from tests.destinations._targets import TargetPeer
+
+    kind = request.param
+    if kind == "salesforce":
+        org, url, ca = request.getfixturevalue("salesforce_org")
+        return TargetPeer(
+            kind, "salesforce_contact",
+            {"conn_type": "salesforce", "password": "token-0", "login": "hub-client",
+             "extra": {"base_url": url, "client_secret": "hub-secret", "ca_bundle": ca}}, {},
+            "title", lambda cid: org.by_hub_key(f"hub-{cid}"),
+            lambda cid, value: org.edit(str(org.by_hub_key(f"hub-{cid}")[0]["Id"]), Title=value),
+            lambda r: r.get("Title"), lambda r: r.get("Phone"), lambda d: d.session)
+    if kind == "hubspot":
+        server = request.getfixturevalue("hubspot_server")
+
+        def contacts(cid: int) -> list[dict[str, Any]]:
+            return [c for c in server.contacts.values() if c["properties"].get("crmhub_id") == f"hub-{cid}"]
+
+        return TargetPeer(
+            kind, "hubspot_contact",
+            {"conn_type": "hubspot", "password": server.token, "extra": {"base_url": server.url}}, {},
+            "title", contacts, lambda cid, value: server.edit(contacts(cid)[0]["id"], jobtitle=value),
+            lambda c: c["properties"].get("jobtitle"), lambda c: c["properties"].get("phone"), lambda d: d.http)
+    if kind == "mailchimp":
+        fake = request.getfixturevalue("mailchimp_fake")
+
+        def members(cid: int) -> list[dict[str, Any]]:
+            return [m for m in fake.lists["aud1"].values() if m["merge_fields"].get("HUBID") == f"hub-{cid}"]
+
+        return TargetPeer(
+            kind, "mailchimp_member",
+            {"conn_type": "mailchimp", "password": fake.api_key, "extra": {"base_url": fake.url}},
+            {"list_id": "aud1"}, "given_name", members,
+            lambda cid, value: fake.edit("aud1", members(cid)[0]["email_address"],
+                                         merge_fields={**members(cid)[0]["merge_fields"], "FNAME": value}),
+            lambda m: m["merge_fields"].get("FNAME"), lambda m: m["merge_fields"].get("PHONE"), lambda d: d.http)
+    server = request.getfixturevalue("tryton_server")
+
+    def parties(cid: int) -> list[dict[str, Any]]:
+        rows = server.call("model.party.party.search_read", [["code", "=", f"hub-{cid}"]], 0, None, None,
+                           ["name", "contact_mechanisms"], {})
+        for row in rows:
+            mechs = server.call("model.party.contact_mechanism.read", row["contact_mechanisms"], ["type", "value"], {})
+            row["phone"] = next((m["value"] for m in mechs if m["type"] == "phone"), None)
+        return list(rows)
+
+    return TargetPeer(
+        kind, "tryton_party", json.loads(server.connection_uri()), {}, "full_name", parties,
+        lambda cid, value: server.call("model.party.party.write", [parties(cid)[0]["id"]], {"name": value}, {}),
+        lambda p: p["name"], lambda p: p["phone"], lambda d: d.backend.rpc.http)

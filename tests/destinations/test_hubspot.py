@@ -8,7 +8,7 @@ import pytest
 
 from connectors.marketing.hubspot import HubSpotDestination
 from crm_core.errors import FatalError
-from crm_core.records import OutboundItem
+from crm_core.records import OutboundItem, QuotaExceeded
 from tests.destinations.hubspot_server import HubSpotServer
 
 
@@ -91,7 +91,7 @@ def test_a_rate_limit_is_waited_out_honouring_retry_after(hubspot: HubSpotDestin
 def test_the_daily_limit_stops_the_run_cleanly(hubspot: HubSpotDestination, hubspot_server: HubSpotServer) -> None:
     hubspot_server.faults.append((429, {"status": "error", "message": "You have reached your daily limit.",
                                         "errorType": "RATE_LIMIT", "policyName": "DAILY"}, {}))
-    with pytest.raises(FatalError, match="daily API limit"):
+    with pytest.raises(QuotaExceeded, match="daily API limit"):  # the engine stops cleanly on this one
         hubspot.upsert([contact(1)])
     assert len(hubspot_server.requests) == 1  # no retries against a spent quota
 

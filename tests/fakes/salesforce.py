@@ -14,8 +14,8 @@ with a ``trustme`` CA, holding Contact records in memory. What it does as Salesf
   ``REQUEST_LIMIT_EXCEEDED`` as 403 once the daily allowance is used up; 18-character ids with their checksum.
 
 Test hooks (all thread-safe): ``calls`` (API calls counted here, the token endpoint excluded), ``edit`` (a person's
-edit in the Salesforce UI), ``before_write`` (run just before a write is applied: an edit between our read and our
-write), ``drop_responses_after_commit`` (the request is applied, the response lost), ``fail_next`` (transient
+edit in the Salesforce UI), ``set_clock``, ``before_write`` (run just before a write is applied: an edit between our
+read and our write), ``drop_responses_after_commit`` (the request is applied, the response lost), ``fail_next`` (transient
 errors), ``expire_session``, ``daily_limit``. Its clock ticks one second per change, so second-granular
 ``If-Unmodified-Since`` is exact.
 """
@@ -111,6 +111,11 @@ class FakeSalesforce:
     @property
     def now(self) -> datetime:
         return self._clock
+
+    def set_clock(self, when: datetime) -> None:
+        """Move the org's clock (it only goes forward), e.g. so a person's edit is newer than the hub's change."""
+        with self.lock:
+            self._clock = max(self._clock, when)
 
     def expire_session(self) -> None:
         with self.lock:

@@ -1,7 +1,8 @@
 """Helpers for the fault tests: run the worker as a real process, count what the store holds, report figures.
 
 Set ``HUB_FAULT_REPORT=FILE`` to have every fault test append one JSON line (fault, tries, lost, duplicated) to
-FILE; ``python -m tests.reliability.report FILE`` turns it into the table in docs/reliability.md.
+FILE; ``python -m tests.reliability.report FILE`` turns it into the table in docs/reliability.md, and
+``python -m tests.reliability.report --run`` runs the suite's reliability tests to produce it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def landed(sessions: sessionmaker[Session], source: str) -> Landed:
         rows = s.scalar(select(func.count()).select_from(LandingRecord).where(LandingRecord.source == source))
         keys = s.scalar(select(func.count(func.distinct(LandingRecord.source_key))).where(LandingRecord.source == source))
         return Landed(int(rows or 0), int(keys or 0), read_cursor(s, source))
+
+
+def backend(url: str) -> str:
+    """``sqlite`` or ``postgresql``: the label of a store URL in the figures."""
+    return url.split(":", 1)[0].split("+", 1)[0]
 
 
 @pytest.fixture

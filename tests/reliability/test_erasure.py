@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.dead_letter import payload_of, send_to_dead_letter
@@ -41,6 +41,8 @@ NEEDLES = (EMAIL.lower(), OTHER_EMAIL, *PHONE_FORMS)
 CONTROL_EMAIL = "han.meimei@example.test"
 HUB_YAML = """
 version: 1
+sources:
+  - {name: web, kind: form_webhook, mapping: builtin:forms}
 targets:
   - {name: crm, kind: salesforce, mapping: out.yaml}
   - {name: erp, kind: tryton, mapping: out.yaml}
@@ -234,3 +236,77 @@ def test_the_erase_command_reports_and_needs_an_identifier(hub: Hub, capsys: pyt
     out = capsys.readouterr()
     assert "2 customer(s) erased" in out.out and "target crm: failed" in out.out  # no crm connector here yet
     assert code == 1 and EMAIL not in out.out + out.err
+
+
+def _form(i: int, **fields: str) -> SourceRecord:
+    return SourceRecord(key=f"web-{i}", payload={"submission_id": f"web-{i}", "form": "contact-us",
+                                                 "submitted_at": "2025-08-25T10:00:00+08:00", "fields": fields})
+
+
+def test_mapping_suppresses_an_erased_person_that_only_mapping_can_recognise(hub: Hub) -> None:
+    from crm_core.jobs import map_landed, resolve
+
+    _plant(hub.sessions)
+    run_erasure(hub, email=EMAIL, destinations={"crm": RecordingCrm(), "erp": ErpWithoutDelete()})
+    # a national-format number without +86: landing cannot tell it is theirs, mapping (region CN) can
+    forms = [_form(1, name="李雷", phone="139 1234 5671", message="还在找房"),
+             _form(2, name="Wang Fang", email="wang.fang@example.cn")]
+    land_stream(hub.sessions, "web", lambda _c: [Batch(forms, {"offset": 2})])
+    with hub.sessions() as s:
+        assert [r.status for r in s.scalars(select(LandingRecord).where(LandingRecord.source == "web"))] == ["new"] * 2
+        customers_before = s.scalar(select(func.count()).select_from(Customer))
+
+    mapped = map_landed(hub, "web")
+    resolve(hub)
+
+    assert (mapped.records_in, mapped.records_out, mapped.detail.get("suppressed")) == (2, 1, 1)
+    with hub.sessions() as s:
+        rows = {r.source_key: (r.status, r.payload) for r in s.scalars(select(LandingRecord).where(LandingRecord.source == "web"))}
+        records = s.scalars(select(ContactRecord).where(ContactRecord.source == "web")).all()
+        assert rows["web-1"] == ("suppressed", {})
+        assert [r.email for r in records] == ["wang.fang@example.cn"]  # the other person is mapped as usual
+        assert s.scalar(select(func.count()).select_from(Customer)) == customers_before + 1  # Wang Fang only
+        assert s.scalar(select(func.count()).select_from(Interaction).where(Interaction.source == "web")) == 1
+    assert _traces(hub.sessions, NEEDLES) == []
+
+
+def test_replaying_an_erased_persons_map_failure_suppresses_the_row_and_drops_the_dead_letter_payload(hub: Hub) -> None:
+    """A row of theirs that failed mapping (as an older version would have left it) is replayed after the erasure."""
+    from crm_core.replay import ReplayFilter, replay_failed
+
+    run_erasure(hub, phone="+86 139 1234 5671", destinations={"crm": RecordingCrm(), "erp": ErpWithoutDelete()})
+    land_stream(hub.sessions, "web", lambda _c: [Batch([_form(3, name="李雷", phone="139 1234 5671", email="li@")],
+                                                       {"offset": 1})])
+    with hub.sessions.begin() as s:
+        row = s.scalars(select(LandingRecord).where(LandingRecord.source == "web")).one()
+        row.status, landing_id = "failed", row.id
+        item_id = send_to_dead_letter(s, stage="map", name="web", ref=str(landing_id),
+                                      payload={"landing_id": landing_id, "payload": row.payload},
+                                      error_class="ValidationError", error_message="email: not an address").id
+
+    result = replay_failed(hub, ReplayFilter(stage="map", name="web"))
+
+    assert (result.records_in, result.records_failed) == (1, 0)
+    with hub.sessions() as s:
+        row = s.get(LandingRecord, landing_id)
+        item = s.get(DeadLetter, item_id)
+        assert row is not None and (row.status, row.payload) == ("suppressed", {})
+        assert item is not None and (item.status, item.payload) == ("erased", None)
+        assert s.scalars(select(ContactRecord).where(ContactRecord.source == "web")).all() == []
+    assert _traces(hub.sessions, ("139 1234 5671", "13912345671")) == []
+
+
+def test_pull_back_from_a_target_that_could_not_delete_never_brings_the_person_back(hub: Hub) -> None:
+    from crm_core.outbound._pull import record_pull
+
+    _plant(hub.sessions)
+    run_erasure(hub, email=EMAIL, destinations={"crm": RecordingCrm(), "erp": ErpWithoutDelete()})
+    remote = RemoteRecord("003STILL", {"Email": EMAIL, "LastName": "Li"})
+    with hub.sessions.begin() as s:
+        stored = record_pull(s, "erp", remote, {"email": EMAIL.lower(), "family_name": "Li"}, None,
+                             datetime(2025, 9, 1, tzinfo=UTC))
+        kept = record_pull(s, "erp", RemoteRecord("003HAN2", {"Email": CONTROL_EMAIL}), {"email": CONTROL_EMAIL}, None,
+                           datetime(2025, 9, 1, tzinfo=UTC))
+    assert (stored, kept) == (False, True)
+    with hub.sessions() as s:
+        assert [r.source_key for r in s.scalars(select(ContactRecord).where(ContactRecord.source == "erp"))] == ["003HAN2"]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.servers import wait_until
 
-from .conftest import landed, run_worker
+from .conftest import backend, landed, run_worker
 
 RECORDS, BATCH = 12, 4
 KILL_POINTS = ("landing.before_batch", "landing.after_rows", "landing.before_commit", "landing.after_commit")
@@ -55,6 +55,6 @@ def test_every_kill_point_on_every_batch_loses_and_duplicates_nothing(
             lost += state.lost(RECORDS)
             duplicated += state.duplicated
             assert state.cursor == {"offset": RECORDS}
-    report_fault(f"SIGKILL at landing steps ({db_url.split(':')[0]})", tries, lost, duplicated,
+    report_fault(f"SIGKILL at landing steps, worker process ({backend(db_url)})", tries, lost, duplicated,
                  points=len(KILL_POINTS))
     assert (tries, lost, duplicated) == (len(KILL_POINTS) * 3, 0, 0)

@@ -14,7 +14,7 @@ from crm_core.db import make_engine, session_factory, upgrade
 from crm_core.models import RunStat
 from tests.servers import wait_until
 
-from .conftest import landed, run_worker, spawn_worker
+from .conftest import backend, landed, run_worker, spawn_worker
 from .private_postgres import PrivatePostgres
 
 RECORDS, BATCH = 12, 4
@@ -36,7 +36,7 @@ def test_a_second_run_of_a_running_source_is_refused_and_lands_nothing(
     assert rows_while_refused == BATCH  # the rival wrote nothing
     assert first.returncode == 0, first.stderr
     state = landed(sessions, "mail")
-    report_fault(f"overlapping run of one source ({db_url.split(':')[0]})", 1, state.lost(RECORDS), state.duplicated)
+    report_fault(f"overlapping run of one source ({backend(db_url)})", 1, state.lost(RECORDS), state.duplicated)
     assert (state.lost(RECORDS), state.duplicated) == (0, 0)
 
 

@@ -94,6 +94,10 @@ class Dovecot:
         if as_root:  # Dovecot drops to nobody for mail access: it must own the home directories
             shutil.chown(self.base / "home", "nobody", "nogroup")
         self._ids = iter(self._logins)
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after ``stop``: same port, config and mailboxes) and wait until it answers."""
         self.process = ServerProcess([DOVECOT, "-F", "-c", str(self.config)], log=self.base / "stdout.log")
 
         def ready() -> bool:
@@ -102,6 +106,11 @@ class Dovecot:
             return port_open(self.port)
 
         wait_until(ready, 20, "dovecot")
+
+    def restart(self) -> None:
+        """Stop and start again, as an upgrade or a crash-restart would: every open IMAP connection is cut."""
+        self.stop()
+        self.start()
 
     def log_tail_full(self) -> str:
         log = self.base / "dovecot.log"

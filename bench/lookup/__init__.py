@@ -1,0 +1,1 @@
+"""Customer lookup latency benchmark (``python -m bench.lookup``): see ``run.py``."""
