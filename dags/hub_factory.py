@@ -78,10 +78,14 @@ def run_stage(call: Callable[[Any, str], Any]) -> dict[str, Any]:
     """Open the hub, run one job with the Airflow run id, and translate the hub's errors into Airflow's.
 
     Returns the job's counts (``StageResult.as_dict()`` or a list of them), which become the task's XCom.
+    Log masking goes in first: a task process is a fresh interpreter, and anything it logs (a library's debug
+    line with a statement's parameters, a vendor error quoting a record) ends up in the task log in the UI.
     """
     from crm_core.errors import ConnectorError, HubError, LeaseHeld, RetriableError
     from crm_core.hub import Hub
+    from crm_core.security import install_log_masking
 
+    install_log_masking()
     context = get_current_context()
     run_id = f"{context['dag'].dag_id}/{context['run_id']}"
     hub = Hub.open()

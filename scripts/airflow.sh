@@ -13,10 +13,22 @@ export PYTHONPATH="$PWD:$PWD/dags:$PWD/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
+# two cores: two task processes at a time, one API server worker
+export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-2}
+export AIRFLOW__API__WORKERS=${AIRFLOW__API__WORKERS:-1}
+# a task gives the execution API 5 s by default; a busy laptop needs longer or tasks die before they start
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-60}
+# the SQLite metadata file: wait for a lock instead of dying after sqlite3's 5 s (plugins/airflow_sqlite.py)
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=airflow_sqlite.CONNECT_ARGS
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC=airflow_sqlite.CONNECT_ARGS
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
-export AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=${AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL:-30}
-export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-30}
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL=${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-120}
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-60}
+# parsing imports the hub's packages: on a busy machine that exceeds Airflow's 30 s import timeout, the parse
+# counts as an error and the DAGs are deactivated as stale (the demo then gets 404 for them)
+export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=${AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT:-300}
+export AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT=${AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT:-360}
+export AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD=${AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD:-900}
 export AIRFLOW__API__PORT=${AIRFLOW_PORT:-8080}
 export AIRFLOW_URL=${AIRFLOW_URL:-http://127.0.0.1:$AIRFLOW__API__PORT}
 # task processes report to the API server's execution API: it must follow the port
@@ -32,12 +44,14 @@ case "${1:-start}" in
       echo $! >"$pidfile"
     fi
     healthy=""
-    for _ in $(seq 1 180); do
+    # ~15 s on an idle laptop; minutes on a machine busy with other work
+    for _ in $(seq 1 600); do
       if curl -fsS "$AIRFLOW_URL/api/v2/monitor/health" >/dev/null 2>&1; then healthy=1; break; fi
+      if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then break; fi
       sleep 1
     done
     if [ -z "$healthy" ]; then
-      echo "Airflow did not become healthy in 180 s; see $AIRFLOW_HOME/standalone.log" >&2; exit 1
+      echo "Airflow did not become healthy; see $AIRFLOW_HOME/standalone.log" >&2; exit 1
     fi
     pw=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" \
          "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" 2>/dev/null || echo "see $AIRFLOW_HOME")

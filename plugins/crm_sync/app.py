@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse
 
 from crm_core.errors import HubError
 from crm_core.hub import Hub, hub_home
+from crm_core.security import install_log_masking
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ def _mount_intake(app: FastAPI, holder: HubHolder) -> None:
 
 
 def build_app(require_user: Callable[..., Any] | None = None, home: Path | None = None) -> FastAPI:
+    """The app; building it masks the process's logs (a mounted app's own start-up events never run)."""
+    install_log_masking()
     holder = HubHolder(home)
     guard = [Depends(require_user)] if require_user is not None else []
     app = FastAPI(title="CRM sync", description="Status, lookup and intake of the CRM integration hub",

@@ -7,15 +7,19 @@ test's ``HUB_HOME`` / ``HUB_DATABASE_URL`` reach the tasks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.servers.airflow_standalone import AirflowStandalone
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -90,3 +94,64 @@ def hub_home(make_hub: Callable[..., object], monkeypatch: pytest.MonkeyPatch) -
         return hub
 
     yield factory
+
+
+# ---------------------------------------------------------------------------------------------- a running Airflow
+
+WEBHOOK_SOURCE = "site_webhook"
+WEBHOOK_SECRET = "crm-sync-browser-test-signing-secret"
+
+
+@dataclass
+class DemoHub:
+    """The hub home ``make run`` builds (``crmhub init`` from examples/hub.yaml, ``crmhub sync``), plus one signed
+    webhook source so the intake can be exercised, and a way to open it."""
+
+    home: Path
+    url: str
+
+    def open(self) -> Any:
+        from crm_core.hub import Hub
+
+        return Hub.open(self.home)
+
+
+def _crmhub(home: Path, *argv: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HUB_DATABASE_URL"} | {"HUB_HOME": str(home)}
+    done = subprocess.run([str(Path(sys.executable).parent / "crmhub"), *argv], env=env, capture_output=True,
+                          text=True, timeout=960)
+    assert done.returncode == 0, f"crmhub {' '.join(argv)}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+
+
+@pytest.fixture(scope="session")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> DemoHub:
+    import yaml
+
+    home = tmp_path_factory.mktemp("demo-hub")
+    _crmhub(home, "init")
+    config = yaml.safe_load((home / "hub.yaml").read_text(encoding="utf-8"))
+    config["sources"].append({"name": WEBHOOK_SOURCE, "kind": "form_webhook", "mapping": "builtin:forms",
+                              "connection_id": WEBHOOK_SOURCE, "schedule": None})
+    (home / "hub.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _crmhub(home, "sync")
+    return DemoHub(home=home, url=f"sqlite:///{home / 'hub.db'}")
+
+
+@pytest.fixture(scope="session")
+def airflow_server(demo_hub: DemoHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
+    """``airflow standalone`` with the hub's DAGs and plugin over ``demo_hub``, once per session (~1 GB, ~15 s)."""
+    connection = json.dumps({"conn_type": "generic", "password": WEBHOOK_SECRET})
+    server = AirflowStandalone(tmp_path_factory.mktemp("airflow-standalone"), demo_hub.home,
+                               env={f"AIRFLOW_CONN_{WEBHOOK_SOURCE.upper()}": connection})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_run(airflow_server: AirflowStandalone) -> subprocess.CompletedProcess[str]:
+    """``scripts/airflow.sh demo`` against the session's Airflow: every DAG unpaused and run once, waited for."""
+    env = airflow_server.env | {"AIRFLOW_URL": airflow_server.url, "CRMHUB_DEMO_TIMEOUT": "900"}
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "airflow_demo.py")], env=env, capture_output=True,
+                          text=True, timeout=960)

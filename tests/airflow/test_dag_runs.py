@@ -1,7 +1,7 @@
 """Every DAG runs end to end with ``dag.test()`` on SQLite: real Airflow, real hub store, one metadata DB per session.
 
-Until connectors, mapping, resolution and outbound land, the sample kinds have no implementation: the ingest and
-push DAGs then show the operator-facing behaviour of a permanent failure (one attempt, the hub's message).
+A permanent failure (here: the source's Airflow connection does not exist) fails the task on its first attempt
+with the hub's own message, which names what to fix.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def _xcom(run: Any, task_id: str) -> Any:
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
+MISSING_CONNECTION_HUB = """\
+version: 1
+sources:
+  - {name: web_forms, kind: form_rest, mapping: m.yaml, connection_id: crm_forms_api}
+"""
+
 
 def test_resolve_customers_maps_then_resolves_and_records_both_runs(hub_home: Any) -> None:
     hub = hub_home()
@@ -60,16 +66,22 @@ def test_resolve_customers_maps_then_resolves_and_records_both_runs(hub_home: An
     assert _xcom(run, "resolve")["stage"] == "resolve"
 
 
-def test_a_permanent_failure_fails_at_once_with_the_hubs_message(hub_home: Any) -> None:
-    hub = hub_home()  # form_files has no connector in this build: a configuration problem, not a hiccup
+def test_a_permanent_failure_fails_at_once_with_the_hubs_message(
+    hub_home: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the form backend's connection was never created: no retry can fix that, a person must
+    monkeypatch.delenv("AIRFLOW_CONN_CRM_FORMS_API", raising=False)
+    hub = hub_home(MISSING_CONNECTION_HUB)
     run = _dags(hub)["ingest_web_forms"].test()
     assert run.state == "failed"
     ti = _task_instance(run, "ingest")
     assert ti.state == "failed" and ti.try_number == 1  # not retried
     with hub.sessions() as session:
         stat = session.scalars(select(RunStat)).one()
-    assert stat.status == "failed"
-    assert "web_forms" in (stat.message or "") and "not available" in (stat.message or "")
+    assert (stat.stage, stat.name, stat.status) == ("ingest", "web_forms", "failed")
+    # the operator reads what is missing and the two ways to provide it
+    assert "connection 'crm_forms_api' not found" in (stat.message or "")
+    assert "AIRFLOW_CONN_CRM_FORMS_API" in (stat.message or "")
 
 
 def test_replay_failed_takes_its_selection_from_the_form(hub_home: Any) -> None:
