@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from crm_core.db import transaction
 from crm_core.hub import Hub
 from crm_core.models import Customer
+from tests.outbound.conftest import change_golden  # noqa: F401 - one helper for both areas' tests
 
 GOLDEN = {"given_name": "Anna", "family_name": "Schmidt", "full_name": "Anna Schmidt", "email": "anna@example.de",
           "phone": "+493012345678", "city": "Berlin", "postcode": "10115", "country": "DE", "language": "de",
@@ -36,6 +37,15 @@ targets:
     conflict_policy: {{default: {policy}}}
     options: {options}
 """
+
+
+
+def target_hub(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch, kind: str, map_name: str,
+               connection: dict[str, Any], options: dict[str, Any] | None = None, policy: str = "manual") -> Hub:
+    """A hub whose one target ``crm`` is configured only through hub.yaml and an AIRFLOW_CONN_ variable."""
+    monkeypatch.setenv("AIRFLOW_CONN_CRM_CONN", json.dumps(connection))
+    return make_hub(HUB_YAML.format(kind=kind, map_name=map_name, policy=policy, options=json.dumps(options or {})))
+
 
 READ_RPC = ("search_read", "search", "read", "search_count", "common.db.login")
 
@@ -55,9 +65,7 @@ class TargetPeer:
     session_of: Callable[[Any], requests.Session]  # the HTTP session of a destination built by the hub
 
     def hub(self, make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch, policy: str = "manual") -> Hub:
-        monkeypatch.setenv("AIRFLOW_CONN_CRM_CONN", json.dumps(self.connection))
-        return make_hub(HUB_YAML.format(kind=self.kind, map_name=self.map_name, policy=policy,
-                                        options=json.dumps(self.options)))
+        return target_hub(make_hub, monkeypatch, self.kind, self.map_name, self.connection, self.options, policy)
 
     def one(self, cid: int) -> dict[str, Any]:
         [record] = self.records(cid)
@@ -71,14 +79,6 @@ def add_customer(hub: Hub, golden: dict[str, Any] | None = None, **changes: Any)
         session.add(customer)
         session.flush()
         return customer.id
-
-
-def change_golden(hub: Hub, cid: int, **changes: Any) -> None:
-    with transaction(hub.sessions) as session:
-        customer = session.get(Customer, cid)
-        assert customer is not None
-        customer.golden = {**customer.golden, **changes}
-        customer.version += 1
 
 
 def digits(value: Any) -> str:

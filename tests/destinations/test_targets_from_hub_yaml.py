@@ -18,27 +18,11 @@ from sqlalchemy import select
 from crm_core.hub import Hub
 from crm_core.jobs import push
 from crm_core.models import ContactRecord
-from tests.destinations._targets import GOLDEN, add_customer
+from tests.destinations._targets import GOLDEN, add_customer, target_hub
 from tests.destinations.hubspot_server import HubSpotServer
 from tests.fakes.mailchimp import MailchimpFake
 from tests.fakes.salesforce import FakeSalesforce, serve
 from tests.servers.tryton import TrytonServer
-
-HUB_YAML = """\
-version: 1
-targets:
-  - name: crm
-    kind: {kind}
-    mapping: builtin:targets/{map_name}
-    connection_id: crm_conn
-    options: {options}
-"""
-
-
-def configured_hub(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch, kind: str, map_name: str,
-                   connection: dict[str, Any], options: dict[str, Any] | None = None) -> Hub:
-    monkeypatch.setenv("AIRFLOW_CONN_CRM_CONN", json.dumps(connection))
-    return make_hub(HUB_YAML.format(kind=kind, map_name=map_name, options=json.dumps(options or {})))
 
 
 def pulled(hub: Hub, cid: int) -> dict[str, Any]:
@@ -77,7 +61,7 @@ def salesforce(tmp_path: Path) -> Iterator[tuple[FakeSalesforce, str, str]]:
 def test_salesforce_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch,
                                   salesforce: tuple[FakeSalesforce, str, str]) -> None:
     org, url, ca = salesforce
-    hub = configured_hub(make_hub, monkeypatch, "salesforce", "salesforce_contact", {
+    hub = target_hub(make_hub, monkeypatch, "salesforce", "salesforce_contact", {
         "conn_type": "salesforce", "password": "token-0", "login": "hub-client",
         "extra": {"base_url": url, "client_secret": "hub-secret", "ca_bundle": ca}})
     cid = add_customer(hub, GOLDEN)
@@ -93,7 +77,7 @@ def test_salesforce_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pyt
 
 def test_hubspot_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch,
                                hubspot_server: HubSpotServer) -> None:
-    hub = configured_hub(make_hub, monkeypatch, "hubspot", "hubspot_contact", {
+    hub = target_hub(make_hub, monkeypatch, "hubspot", "hubspot_contact", {
         "conn_type": "hubspot", "password": hubspot_server.token, "extra": {"base_url": hubspot_server.url}})
     cid = add_customer(hub, GOLDEN)
 
@@ -113,7 +97,7 @@ def test_hubspot_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pytest
 
 def test_mailchimp_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch,
                                  mailchimp_fake: MailchimpFake) -> None:
-    hub = configured_hub(make_hub, monkeypatch, "mailchimp", "mailchimp_member", {
+    hub = target_hub(make_hub, monkeypatch, "mailchimp", "mailchimp_member", {
         "conn_type": "mailchimp", "password": mailchimp_fake.api_key, "extra": {"base_url": mailchimp_fake.url}},
         {"list_id": "aud1"})
     cid = add_customer(hub, GOLDEN)
@@ -135,7 +119,7 @@ def test_mailchimp_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pyte
 
 def test_tryton_from_hub_yaml(make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch,
                               tryton_server: TrytonServer) -> None:
-    hub = configured_hub(make_hub, monkeypatch, "tryton", "tryton_party", json.loads(tryton_server.connection_uri()))
+    hub = target_hub(make_hub, monkeypatch, "tryton", "tryton_party", json.loads(tryton_server.connection_uri()))
     cid = add_customer(hub, GOLDEN)
 
     def party() -> dict[str, Any]:
