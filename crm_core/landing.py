@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import transaction
 from .faults import fault_point
 from .models import LandingRecord, SourceCursor
-from .records import Batch, canonical_json
+from .records import Batch, SerializedJSON
 
 
 @dataclass
@@ -48,7 +48,7 @@ def land_batch(session: Session, source: str, batch: Batch, run_id: str | None =
     Records of an erased person (a suppressed e-mail address or phone number in the payload) land as an empty
     ``suppressed`` row: the content hash still deduplicates a later re-read, and nothing personal is stored.
     """
-    from .erasure import suppressed_payloads
+    from .erasure import anyone_suppressed, suppressed_payloads
     from .store import insert_ignoring_duplicates
 
     rows = []
@@ -63,14 +63,16 @@ def land_batch(session: Session, source: str, batch: Batch, run_id: str | None =
                 "source": source,
                 "source_key": record.key,
                 "content_hash": digest,
-                # round-trip through canonical JSON so datetimes and the like are stored as text, identically
-                "payload": json.loads(canonical_json(dict(record.payload))),
+                # the canonical text the hash was taken of: datetimes and the like stored as text, identically,
+                # and the payload encoded once per record instead of three times
+                "payload": SerializedJSON(record.canonical),
                 "status": "new",
                 "run_id": run_id,
             }
         )
-    for i in suppressed_payloads(session, [row["payload"] for row in rows]):
-        rows[i]["payload"], rows[i]["status"] = {}, "suppressed"
+    if anyone_suppressed(session):
+        for i in suppressed_payloads(session, [json.loads(row["payload"]) for row in rows]):
+            rows[i]["payload"], rows[i]["status"] = {}, "suppressed"
     landed = insert_ignoring_duplicates(
         session, LandingRecord, rows, ["source", "source_key", "content_hash"]
     )

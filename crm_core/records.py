@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import FatalError
@@ -24,8 +25,16 @@ class SourceRecord:
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
 
+    @cached_property
+    def canonical(self) -> str:
+        """The payload as canonical JSON, computed once: its hash is the landing key and its text the stored row.
+
+        Cached on the instance (and pickled with it), so a reader process can pay for it instead of the lander.
+        """
+        return canonical_json(dict(self.payload))
+
     def content_hash(self) -> str:
-        return content_hash(self.payload)
+        return hashlib.sha256(self.canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,15 @@ class PushResult:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class SerializedJSON(str):
+    """JSON text that a JSON column stores as it is (see ``store_json``), instead of encoding a dict again."""
+
+
+def store_json(value: Any) -> str:
+    """The engines' JSON serializer: already-serialised text passes through, anything else is encoded as usual."""
+    return str.__str__(value) if isinstance(value, SerializedJSON) else json.dumps(value)
 
 
 def content_hash(value: Any) -> str:

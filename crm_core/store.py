@@ -22,10 +22,12 @@ def insert_ignoring_duplicates(
         return 0
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    stmt = insert(model).on_conflict_do_nothing(index_elements=list(unique_columns))
+    # the Core table, not the ORM entity: an ORM bulk INSERT costs a Python round per row for nothing we use here
+    table = model.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
     # rowcount is -1 for multi-row inserts on some drivers; RETURNING counts what was really written.
     # The rows go as parameter sets, not .values(rows): SQLAlchemy then batches them into multi-row INSERTs
     # ("insertmanyvalues") from one cached statement, where .values() compiled a new 200-row statement every
     # batch — most of the landing's time.
-    pk = model.__mapper__.primary_key[0]
+    pk = next(iter(table.primary_key.columns))
     return len(session.execute(stmt.returning(pk), list(rows)).all())

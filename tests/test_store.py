@@ -118,3 +118,24 @@ def test_recorded_run_stores_counts_and_failure(sessions: sessionmaker[Session])
         rows = list(s.scalars(select(RunStat).order_by(RunStat.id)))
     assert [(r.status, r.records_in, r.records_out) for r in rows] == [("success", 5, 4), ("failed", 0, 0)]
     assert rows[1].message == "RuntimeError: vendor down"
+
+
+def test_a_landed_payload_is_the_canonical_text_its_hash_was_taken_of(sessions: sessionmaker[Session]) -> None:
+    """The payload is encoded once: the stored JSON is the hashed text, datetimes and Chinese included."""
+    when = datetime(2025, 8, 23, 9, 30, tzinfo=UTC)
+    record = SourceRecord(key="m1", payload={"name": "张三", "at": when, "tags": ["a", "b"]})
+    land_stream(sessions, "mail", lambda _c: [Batch([record], {"uid": 1})])
+    with sessions() as s:
+        row = s.scalars(select(LandingRecord)).one()
+        cursor = read_cursor(s, "mail")
+    assert row.payload == {"name": "张三", "at": when.isoformat(sep=" "), "tags": ["a", "b"]}
+    assert row.content_hash == record.content_hash()
+    assert cursor == {"uid": 1}  # other JSON columns are still encoded from their dicts
+
+
+def test_the_json_serializer_passes_serialised_text_through_and_encodes_the_rest() -> None:
+    from crm_core.records import SerializedJSON, store_json
+
+    assert store_json(SerializedJSON('{"a":"张"}')) == '{"a":"张"}'
+    assert type(store_json(SerializedJSON("{}"))) is str  # a plain str for the driver
+    assert store_json({"a": 1}) == '{"a": 1}'
