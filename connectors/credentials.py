@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from crm_core.errors import FatalError
+from crm_core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def get_credentials(conn_id: str) -> Credentials:
                 schema=conn.schema,
                 extra=dict(conn.extra_dejson or {}),
             )
-    raise FatalError(
-        f"connection {conn_id!r} not found: define it in Airflow or set AIRFLOW_CONN_{conn_id.upper()}"
+    # configuration, not a vendor's answer: the task log says "needs a fix", not "vendor refused"
+    raise ConfigError(
+        "connections", [f"connection {conn_id!r} not found: define it in Airflow or set AIRFLOW_CONN_{conn_id.upper()}"]
     )
