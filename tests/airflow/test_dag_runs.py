@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm_core.models import DeadLetter, RunStat
+from crm_core.models import DeadLetter, LandingRecord, RunStat
+from tests.connectors.conftest import mail
+from tests.servers.dovecot import Dovecot, dovecot  # noqa: F401 - the session's Dovecot
 
 from .conftest import sample_config
 
@@ -82,6 +84,29 @@ def test_a_permanent_failure_fails_at_once_with_the_hubs_message(
     # the operator reads what is missing and the two ways to provide it
     assert "connection 'crm_forms_api' not found" in (stat.message or "")
     assert "AIRFLOW_CONN_CRM_FORMS_API" in (stat.message or "")
+
+
+IMAP_HUB = """\
+version: 1
+sources:
+  - {name: mailbox, kind: imap, mapping: m.yaml, connection_id: dag_mailbox, options: {chunk_size: 3}}
+"""
+
+
+def test_a_mailbox_task_reads_dovecot_through_its_reader_process(
+    hub_home: Any, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """The reader process forks inside a real Airflow task and hands every chunk back to it."""
+    user = dovecot.new_user()
+    monkeypatch.setenv("AIRFLOW_CONN_DAG_MAILBOX", dovecot.connection_uri(user))
+    dovecot.append(user, [mail(n) for n in range(1, 8)])
+    hub = hub_home(IMAP_HUB)
+    run = _dags(hub)["ingest_mailbox"].test()
+    assert run.state == "success"
+    with hub.sessions() as session:
+        keys = session.scalars(select(LandingRecord.source_key)).all()
+    assert sorted(keys) == sorted(f"<msg-{n}@example.cn>" for n in range(1, 8))
+    assert _xcom(run, "ingest")["records_out"] == 7
 
 
 def test_replay_failed_takes_its_selection_from_the_form(hub_home: Any) -> None:
