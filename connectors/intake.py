@@ -10,7 +10,12 @@ A post is refused with a 4xx and no side effect, in this order, when:
     404  the source is unknown                     413  the body is over the limit (checked on Content-Length,
     401  unsigned, stale (> 5 min), bad signature        then counted while reading, then while decompressing)
     409  an exact replay of a post already taken   415  an unsupported Content-Type or Content-Encoding
-    400  invalid UTF-8, malformed or too deeply nested JSON/XML/form data
+    400  invalid UTF-8, malformed or too deeply nested JSON/XML/form data; WeChat: an encrypted body that does
+         not decrypt (wrong key, bad padding or length)
+    403  WeChat: decrypted, but encrypted for another AppID
+
+A WeChat source with an EncodingAESKey (safe or compatible mode) refuses clear pushes with 401: their body is
+signed by nobody. A source whose secret or keys are missing or malformed answers 503 (our configuration).
 
 A post that passes is landed at once through ``land(source, records) -> rows newly landed``; landing is
 idempotent on (source, key, content hash), so a sender's retry answers 200 with ``"duplicate": true`` and adds
@@ -57,6 +62,8 @@ class IntakeSource:
     secret: str | None = None
     connection_id: str | None = None
     verify_token: str | None = None  # WhatsApp handshake; else the connection's extra.verify_token
+    encoding_aes_key: str | None = None  # WeChat safe/compatible mode; else the connection's extra
+    app_id: str | None = None  # WeChat: the AppID encrypted messages must carry; else the connection's extra
     form: str | None = None
     id_field: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
@@ -68,7 +75,21 @@ class IntakeSource:
     def resolve_secret(self) -> str | None:
         if self.secret:
             return self.secret
-        return get_credentials(self.connection_id).password if self.connection_id else None
+        if not self.connection_id:
+            return None
+        creds = get_credentials(self.connection_id)
+        if creds.password or self.kind != "wechat":
+            return creds.password
+        token = creds.extra.get("token")  # WeChat: the server token may sit in extra instead of the password
+        return str(token) if token else None
+
+    def resolve_wechat_crypto(self) -> tuple[str | None, str | None]:
+        """(EncodingAESKey, AppID) for WeChat's encrypted modes; (None, None) when the source is plaintext-only."""
+        if self.encoding_aes_key or not self.connection_id:
+            return self.encoding_aes_key, self.app_id
+        extra = get_credentials(self.connection_id).extra
+        key, app_id = extra.get("encoding_aes_key"), self.app_id or extra.get("app_id")
+        return (str(key) if key else None), (str(app_id) if app_id else None)
 
     def resolve_verify_token(self) -> str | None:
         if self.verify_token:
@@ -252,19 +273,82 @@ async def _whatsapp(request: Request, name: str, source: IntakeSource, land: Lan
 async def _wechat(request: Request, name: str, source: IntakeSource, land: Land) -> Response:
     token = _secret(source)
     params = request.query_params
-    if not wechat.signature_valid(token, params):
-        raise Refused(401, "signature does not match")
-    if not forms.timestamp_fresh(params.get("timestamp", ""), time.time(), source.tolerance_seconds):
-        raise Refused(401, "stale or invalid timestamp")
-    if request.method == "GET":
-        return PlainTextResponse(params.get("echostr", ""))
+    encrypt_type = params.get("encrypt_type") or "raw"
+    if encrypt_type not in ("raw", "aes"):
+        raise Refused(400, "unsupported encrypt_type")
+    crypto = _wechat_crypto(source)
+    if request.method == "GET" and "msg_signature" in params:  # URL check with an encrypted echostr
+        echostr = params.get("echostr", "")
+        _wechat_fresh(params, source)
+        if not wechat.msg_signature_valid(token, params, echostr):
+            raise Refused(401, "msg_signature does not match")
+        try:
+            return PlainTextResponse(_wechat_decrypt(crypto, echostr).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise Refused(400, "echostr is not UTF-8") from None
+    if request.method == "GET" or encrypt_type == "raw":
+        if not wechat.signature_valid(token, params):
+            raise Refused(401, "signature does not match")
+        _wechat_fresh(params, source)
+        if request.method == "GET":
+            return PlainTextResponse(params.get("echostr", ""))
+        if crypto is not None:  # a clear body is signed by nobody: with a key set, take only what is encrypted
+            raise Refused(401, "this source takes encrypted pushes only (safe or compatible mode)")
+    else:
+        _wechat_fresh(params, source)
     raw = await read_body(request, min(source.max_body_bytes, wechat.MAX_XML_BYTES))
+    body = decode_content(raw, request.headers.get("content-encoding"), wechat.MAX_XML_BYTES)
     try:
-        record = wechat.parse_message(decode_content(raw, request.headers.get("content-encoding"), wechat.MAX_XML_BYTES))
+        if encrypt_type == "aes":
+            encrypted = wechat.encrypted_field(body)
+            if not wechat.msg_signature_valid(token, params, encrypted):
+                raise Refused(401, "msg_signature does not match")
+            body = _wechat_decrypt(crypto, encrypted)
+        record = wechat.parse_message(body)
     except wechat.BadMessage as exc:
         raise Refused(400, str(exc)) from None
     await _land(land, name, [record])
     return PlainTextResponse("success")
+
+
+def _wechat_fresh(params: Mapping[str, str], source: IntakeSource) -> None:
+    if not forms.timestamp_fresh(params.get("timestamp", ""), time.time(), source.tolerance_seconds):
+        raise Refused(401, "stale or invalid timestamp")
+
+
+def _wechat_crypto(source: IntakeSource) -> tuple[bytes, str] | None:
+    """(AES key, AppID) when the source is set up for encrypted modes, None when it is plaintext-only.
+
+    A key that is set but malformed, or set without an AppID, is our misconfiguration: 503, and the log names the
+    problem, never the key.
+    """
+    try:
+        encoding_aes_key, app_id = source.resolve_wechat_crypto()
+    except Exception as exc:
+        log.error("intake: WeChat key lookup failed (%s)", type(exc).__name__)
+        raise Refused(503, "intake not configured for this source") from None
+    if not encoding_aes_key:
+        return None
+    try:
+        key = wechat.aes_key(encoding_aes_key)
+    except ValueError as exc:
+        log.error("intake: WeChat encoding_aes_key is malformed (%s)", exc)
+        raise Refused(503, "intake not configured for this source") from None
+    if not app_id:
+        log.error("intake: WeChat encoding_aes_key is set without app_id")
+        raise Refused(503, "intake not configured for this source")
+    return key, app_id
+
+
+def _wechat_decrypt(crypto: tuple[bytes, str] | None, encrypted: str) -> bytes:
+    if crypto is None:
+        raise Refused(503, "intake not configured for encrypted pushes (no encoding_aes_key)")
+    try:
+        return wechat.decrypt(crypto[0], encrypted, crypto[1])
+    except wechat.WrongAccount as exc:
+        raise Refused(403, str(exc)) from None
+    except wechat.BadCiphertext as exc:
+        raise Refused(400, str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------- hub glue
