@@ -277,25 +277,14 @@ async def _wechat(request: Request, name: str, source: IntakeSource, land: Land)
     if encrypt_type not in ("raw", "aes"):
         raise Refused(400, "unsupported encrypt_type")
     crypto = _wechat_crypto(source)
-    if request.method == "GET" and "msg_signature" in params:  # URL check with an encrypted echostr
-        echostr = params.get("echostr", "")
-        _wechat_fresh(params, source)
-        if not wechat.msg_signature_valid(token, params, echostr):
-            raise Refused(401, "msg_signature does not match")
-        try:
-            return PlainTextResponse(_wechat_decrypt(crypto, echostr).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise Refused(400, "echostr is not UTF-8") from None
-    if request.method == "GET" or encrypt_type == "raw":
+    if request.method == "GET":
+        return PlainTextResponse(_wechat_echo(token, params, source, crypto))
+    if encrypt_type == "raw":
         if not wechat.signature_valid(token, params):
             raise Refused(401, "signature does not match")
-        _wechat_fresh(params, source)
-        if request.method == "GET":
-            return PlainTextResponse(params.get("echostr", ""))
         if crypto is not None:  # a clear body is signed by nobody: with a key set, take only what is encrypted
             raise Refused(401, "this source takes encrypted pushes only (safe or compatible mode)")
-    else:
-        _wechat_fresh(params, source)
+    _wechat_fresh(params, source)
     raw = await read_body(request, min(source.max_body_bytes, wechat.MAX_XML_BYTES))
     body = decode_content(raw, request.headers.get("content-encoding"), wechat.MAX_XML_BYTES)
     try:
@@ -309,6 +298,27 @@ async def _wechat(request: Request, name: str, source: IntakeSource, land: Land)
         raise Refused(400, str(exc)) from None
     await _land(land, name, [record])
     return PlainTextResponse("success")
+
+
+def _wechat_echo(token: str, params: Mapping[str, str], source: IntakeSource, crypto: tuple[bytes, str] | None) -> str:
+    """The URL check's answer: ``echostr`` as sent, or decrypted when it comes encrypted with a ``msg_signature``.
+
+    The official-account docs send ``echostr`` in clear, signed by ``signature``, in every mode; the encrypted form
+    (signed by ``msg_signature`` over it, the way WeCom checks its URL) is answered too, so either check passes.
+    """
+    if "msg_signature" not in params:
+        if not wechat.signature_valid(token, params):
+            raise Refused(401, "signature does not match")
+        _wechat_fresh(params, source)
+        return params.get("echostr", "")
+    echostr = params.get("echostr", "")
+    if not wechat.msg_signature_valid(token, params, echostr):
+        raise Refused(401, "msg_signature does not match")
+    _wechat_fresh(params, source)
+    try:
+        return _wechat_decrypt(crypto, echostr).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "echostr is not UTF-8") from None
 
 
 def _wechat_fresh(params: Mapping[str, str], source: IntakeSource) -> None:
