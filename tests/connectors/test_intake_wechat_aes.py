@@ -135,6 +135,16 @@ def test_compatible_mode_lands_the_encrypted_part_and_ignores_the_clear_copy(hub
     assert (row.payload["content"], row.payload["openid"]) == ("真正的内容：请回电", "oia2TjjewbmiOUlr6X-1crbLOvLw")
 
 
+def test_a_safe_mode_event_without_msgid_and_its_retry_land_once(hub: Hub, base_url: str) -> None:
+    event = ("<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[oia2TjuEGTNoeX76QEjQ]]>"
+             "</FromUserName><CreateTime>1756022500</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+             "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_开放日]]></EventKey></xml>")
+    answers = [post_sealed(f"{base_url}/wxs", event, nonce=f"e{i}") for i in range(2)]
+    assert [(a.status_code, a.text) for a in answers] == [(200, "success")] * 2
+    [row] = [r for r in landed_rows(hub, "wxs") if r.source_key.startswith("event:oia2TjuEGTNoeX76QEjQ:")]
+    assert (row.payload["event"], row.payload["event_key"]) == ("subscribe", "qrscene_开放日")
+
+
 @pytest.mark.parametrize("source", ["wx-conn", "wx-conn-extra"], ids=["token-in-password", "token-in-extra"])
 def test_keys_come_from_the_airflow_connection(hub: Hub, base_url: str, source: str) -> None:
     response = post_sealed(f"{base_url}/{source}", text_message("24700000000000003", content="连接里的密钥"))
