@@ -22,6 +22,7 @@ SOURCE_FACTORIES = {
     "cdr_files": "connectors.phone.cdr:build",
     "twilio_calls": "connectors.phone.twilio:build",
     "x_api": "connectors.social.x:build",
+    "meta_leads": "connectors.social.meta_leads:build",
     "whatsapp_webhook": "connectors.social.whatsapp:build",
     "wechat_webhook": "connectors.social.wechat:build",
     "social_files": "connectors.social.files:build",

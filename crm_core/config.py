@@ -25,6 +25,7 @@ SOURCE_KINDS = (
     "cdr_files",  # Asterisk Master.csv call detail records
     "twilio_calls",  # Twilio-style Calls REST API
     "x_api",  # X API v2 mentions / DMs
+    "meta_leads",  # Meta Lead Ads instant forms, Graph API bulk read
     "whatsapp_webhook",  # Meta business messaging webhooks
     "wechat_webhook",  # WeChat official-account message pushes
     "social_files",  # recorded social payloads (JSON lines), the offline demo of the social adapters
