@@ -177,20 +177,24 @@ class ImapSource:
     # ---------------------------------------------------------------------------------------------- reading
 
     def read(self, cursor: Mapping[str, Any] | None) -> Iterator[Batch]:
-        """Batches per folder and chunk; the next chunk is fetched while the hub lands this one (``prefetch``).
+        """Batches per folder and chunk; the next chunks are fetched and built while the hub lands this one.
 
-        Fetching (and imapclient's parsing of the answers) runs ahead of building payloads and landing them: in a
-        child process by default (``reader_process``), so the two halves use both cores; in a thread otherwise,
-        which only overlaps the wait on the server. The halves are about even in CPU, which is why payloads are
-        built here and not in the reader.
+        Three stages, each ``prefetch`` chunks ahead of the next: fetching (imapclient and its parsing of the
+        answers, most of the CPU) in a child process (``reader_process``, the default) so it has a core of its
+        own; building payloads in a thread, which runs while the landing thread waits on the database; landing
+        in the caller. The fetch and build+land halves cost about the same CPU. With ``reader_process: false``
+        the fetch runs in a thread instead (it then only overlaps the wait on the server); ``prefetch: 0`` runs
+        everything in turn, one chunk at a time.
         """
         chunks = self._fetch_chunks(cursor)
-        if self.options.prefetch >= 1 and self.options.reader_process:
-            ahead = read_in_process(chunks, self.options.prefetch)
-        else:
-            ahead = read_ahead(chunks, self.options.prefetch)
-        for fetched, chunk_cursor in ahead:
-            yield Batch(records=self.build_records(fetched), cursor=chunk_cursor)
+        depth = self.options.prefetch
+        if depth < 1 or not self.options.reader_process:
+            return self._built(read_ahead(chunks, depth))
+        return read_ahead(self._built(read_in_process(chunks, depth)), depth)
+
+    def _built(self, fetched: Iterator[tuple[Fetched, dict[str, Any]]]) -> Iterator[Batch]:
+        for chunk, chunk_cursor in fetched:
+            yield Batch(records=self.build_records(chunk), cursor=chunk_cursor)
 
     def _fetch_chunks(self, cursor: Mapping[str, Any] | None) -> Iterator[tuple[Fetched, dict[str, Any]]]:
         state: dict[str, dict[str, int]] = {
