@@ -1,6 +1,6 @@
 """Real servers going away under a running ingest: Dovecot restarted or stopped in the middle of a fetch.
 
-The IMAP source reads 10 messages in chunks of 3 from a private Dovecot (its own temp dir and port, so stopping it
+The IMAP source reads 40 messages in chunks of 3 from a private Dovecot (its own temp dir and port, so stopping it
 disturbs no other test). The read is wrapped so the server is restarted, or stopped, right after the first chunk was
 landed and committed, while the connector still holds its connection: the next FETCH meets a dead socket.
 """
@@ -26,7 +26,7 @@ from tests.servers.dovecot import Dovecot, MailUser
 
 from .conftest import backend, landed
 
-MESSAGES, CHUNK = 10, 3
+MESSAGES, CHUNK = 40, 3  # more chunks than the reader process, builder thread and lander hold ahead
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def private_dovecot() -> Iterator[Dovecot]:
 
 @pytest.fixture
 def imap_user(private_dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> MailUser:
-    """A fresh mailbox holding 10 messages, reachable through the connection ``imap_faults``."""
+    """A fresh mailbox holding MESSAGES messages, reachable through the connection ``imap_faults``."""
     user = private_dovecot.new_user()
     private_dovecot.append(user, [mail(n) for n in range(1, MESSAGES + 1)])
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_FAULTS", private_dovecot.connection_uri(user))
