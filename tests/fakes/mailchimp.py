@@ -24,9 +24,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes._http import LocalServer
 
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 STATUSES = {"subscribed", "unsubscribed", "cleaned", "pending", "transactional"}
@@ -60,34 +62,20 @@ class MailchimpFake:
     faults: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
     _active: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _server: LocalServer | None = None
 
     def start(self) -> MailchimpFake:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                fake._serve(self)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _handle  # noqa: N815
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = LocalServer(self._serve)
         return self
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/3.0"
+        return self._server.origin + "/3.0"
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     # ------------------------------------------------------------------------------------------ test helpers
 
