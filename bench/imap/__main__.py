@@ -112,8 +112,8 @@ def _table(results: dict[str, dict[str, float]], count: int) -> str:
         ratio = r["seconds"] / bare["seconds"] if bare else None
         verdict = "" if ratio is None or name == "bare" else (" ✓" if ratio <= GOAL else f" ✗ (goal ≤ {GOAL}×)")
         rows.append([LABELS[name], f"{int(r['messages']):,}", f"{r['seconds']:.1f}", f"{count / r['seconds']:,.0f}",
-                     (f"{ratio:.2f}×" if ratio is not None else "–") + verdict])
-    return table(["variant", "messages", "wall time (s)", "messages/s", "vs bare"], rows)
+                     (f"{ratio:.2f}×" if ratio is not None else "–") + verdict, f"{r['cpu']:.1f}"])
+    return table(["variant", "messages", "wall time (s)", "messages/s", "vs bare", "client CPU (s)"], rows)
 
 
 if __name__ == "__main__":
