@@ -34,7 +34,7 @@ from tests.outbound.conftest import (  # noqa: F401 - fixtures re-exported for t
 from tests.servers.dovecot import Dovecot, MailUser
 
 from .conftest import backend, landed
-from .test_server_faults import imap, imap_user, private_dovecot  # noqa: F401 - fixtures re-exported for this module
+from .test_server_faults import MESSAGES, imap, imap_user, private_dovecot  # noqa: F401 - fixtures re-exported
 
 ANNA = {"given_name": "Anna", "family_name": "Schmidt", "title": "Einkauf"}
 
@@ -47,14 +47,15 @@ def test_a_uidvalidity_change_is_announced_and_the_rescan_lands_only_what_is_new
     source = imap()
     land_stream(sessions, "mail", source.read)  # type: ignore[attr-defined]
     private_dovecot.set_uidvalidity(imap_user, 4242)
-    private_dovecot.append(imap_user, [mail(11)])
+    total = MESSAGES + 1
+    private_dovecot.append(imap_user, [mail(total)])
     with caplog.at_level(logging.WARNING):
         again = land_stream(sessions, "mail", source.read)  # type: ignore[attr-defined]
     state = landed(sessions, "mail")
-    report_fault(f"IMAP UIDVALIDITY changed, rescan ({backend(db_url)})", 1, state.lost(11), state.duplicated)
+    report_fault(f"IMAP UIDVALIDITY changed, rescan ({backend(db_url)})", 1, state.lost(total), state.duplicated)
     assert "UIDVALIDITY changed" in caplog.text  # the alert
-    assert (again.received, again.landed) == (11, 1)  # all rescanned, only the new message landed
-    assert (state.lost(11), state.duplicated) == (0, 0)
+    assert (again.received, again.landed) == (total, 1)  # all rescanned, only the new message landed
+    assert (state.lost(total), state.duplicated) == (0, 0)
     assert state.cursor["folders"]["INBOX"]["uidvalidity"] == 4242  # type: ignore[index]
 
 
