@@ -102,12 +102,17 @@ class Matcher:
     def candidate_pairs(
         records: list[MatchRecord], keys: dict[RecordId, list[str]], unusable: set[str]
     ) -> list[tuple[RecordId, RecordId]]:
-        """Pairs sharing a usable key with at least one new side; existing-existing pairs were decided before."""
+        """Pairs sharing a usable key with at least one new side; existing-existing pairs were decided before.
+
+        Only keys some new record holds make blocks: an existing record also holds keys no new record has, and
+        those blocks could only pair existing with existing.
+        """
         is_new = {r.id: r.new for r in records}
+        wanted = {key for r in records if r.new for key in keys[r.id]} - unusable
         blocks: dict[str, list[RecordId]] = defaultdict(list)
         for r in records:
             for key in keys[r.id]:
-                if key not in unusable:
+                if key in wanted:
                     blocks[key].append(r.id)
         seen: set[tuple[RecordId, RecordId]] = set()
         for members in blocks.values():
@@ -163,13 +168,16 @@ class Matcher:
         cannot_link: set[tuple[RecordId, Hashable]] | None = None,
         estimate: bool = False,
         term_frequencies: bool = False,
+        keys: dict[RecordId, list[str]] | None = None,
     ) -> Outcome:
         """Match the new records (see the module docstring).
 
         ``estimate`` first fits the model by EM on these pairs; ``term_frequencies`` takes value frequencies from
-        these records (right for a file deduplicated as a whole, wrong for one batch of a growing base).
+        these records (right for a file deduplicated as a whole, wrong for one batch of a growing base). ``keys``
+        are the records' blocking keys when the caller already has them (the store reads them with the records).
         """
-        keys = {r.id: blocking_keys(r.profile) for r in records}
+        if keys is None:
+            keys = {r.id: blocking_keys(r.profile) for r in records}
         if hub_keys is None or skip_keys is None:
             found_hub, found_big = classify_keys(records, self.policy, keys)
             hub_keys = found_hub if hub_keys is None else hub_keys
