@@ -43,6 +43,7 @@ from connectors.credentials import Credentials, get_credentials
 from crm_core.errors import ConfigError, FatalError, RetriableError
 from crm_core.records import Batch, SourceRecord
 
+from ._fetch import uid_fetch
 from ._message import (
     Part,
     choose_text_part,
@@ -253,7 +254,7 @@ class ImapSource:
 
     def fetch(self, folder: str, uids: list[int]) -> Fetched:
         """What the server says of these UIDs: headers, MIME leaves and the capped text part; nothing decoded."""
-        meta = self._call(lambda c: c.fetch(uids, [b"BODYSTRUCTURE", b"RFC822.SIZE", b"BODY.PEEK[HEADER]"]))
+        meta = self._call(lambda c: uid_fetch(c, uids, [b"BODYSTRUCTURE", b"RFC822.SIZE", b"BODY.PEEK[HEADER]"]))
         chosen: dict[int, tuple[list[Part], Part | None]] = {}
         unreadable: list[int] = []
         for uid, data in meta.items():
@@ -305,7 +306,7 @@ class ImapSource:
         out: dict[int, bytes] = {}
         for section, uids in by_section.items():
             item = f"BODY.PEEK[{section}]<0.{cap}>".encode()
-            answer = self._call(lambda c, uids=uids, item=item: c.fetch(uids, [item]))
+            answer = self._call(lambda c, uids=uids, item=item: uid_fetch(c, uids, [item]))
             for uid, data in answer.items():
                 for key, value in data.items():
                     if key.startswith(b"BODY[") and value is not None:
@@ -317,7 +318,7 @@ class ImapSource:
         if not uids:
             return []
         cap = self.options.text_cap
-        answer = self._call(lambda c: c.fetch(uids, [f"BODY.PEEK[]<0.{cap}>".encode()]))
+        answer = self._call(lambda c: uid_fetch(c, uids, [f"BODY.PEEK[]<0.{cap}>".encode()]))
         whole = []
         for uid in sorted(answer):
             raw = next((bytes(v) for k, v in answer[uid].items() if k.startswith(b"BODY[") and v), b"")
