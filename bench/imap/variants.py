@@ -5,6 +5,9 @@
 - ``bare``: imapclient alone, issuing the FETCH commands the hub issues — per chunk of ``chunk_size`` UIDs,
   ``BODYSTRUCTURE RFC822.SIZE BODY.PEEK[HEADER]``, then ``BODY.PEEK[<section>]<0.cap>`` per distinct text section
   (known from generation, so nothing is parsed) — and keeping nothing.
+- ``raw``: the same commands through imaplib (``IMAPClient._imap``) with imapclient's response parsing left out:
+  the floor any client pays for these bytes in Python. The hub parses FETCH answers itself (``connectors/email/
+  _fetch.py``), so its ratio to ``bare`` can fall below what parsing with imapclient would allow.
 - ``sqlite`` / ``postgres``: ``crm_core.jobs.ingest`` of a ``kind: imap`` source into a fresh hub (what
   ``crmhub ingest`` and the Airflow ingest task run): decode headers, pick the text part, build payloads, land
   them with the cursor in each batch's transaction.
@@ -42,7 +45,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def bare(setup: dict[str, Any]) -> dict[str, Any]:
+def bare(setup: dict[str, Any], parse: bool = True) -> dict[str, Any]:
     sections: list[str] = setup["sections"]
     chunk_size, cap = setup["chunk_size"], setup["text_cap"]
     started, cpu = time.perf_counter(), cpu_seconds()
@@ -51,14 +54,22 @@ def bare(setup: dict[str, Any]) -> dict[str, Any]:
     client.select_folder("INBOX", readonly=True)
     uids = sorted(u for u in client.search(["UID", "1:*"]))
     fetched = 0
+
+    def fetch(wanted: list[int], items: list[bytes]) -> int:
+        if parse:
+            return len(client.fetch(wanted, items))
+        typ, data = client._imap.uid("FETCH", ",".join(map(str, wanted)), f"({b' '.join(items).decode()})")
+        assert typ == "OK"
+        return sum(1 for item in data if isinstance(item, tuple) and b"BODY[HEADER]" in item[0])
+
     for start in range(0, len(uids), chunk_size):
         chunk = uids[start:start + chunk_size]
-        fetched += len(client.fetch(chunk, [b"BODYSTRUCTURE", b"RFC822.SIZE", b"BODY.PEEK[HEADER]"]))
+        fetched += fetch(chunk, [b"BODYSTRUCTURE", b"RFC822.SIZE", b"BODY.PEEK[HEADER]"])
         by_section: dict[str, list[int]] = {}
         for uid in chunk:  # messages were appended in order: UID n is message n
             by_section.setdefault(sections[uid - 1], []).append(uid)
         for section, wanted in by_section.items():
-            client.fetch(wanted, [f"BODY.PEEK[{section}]<0.{cap}>".encode()])
+            fetch(wanted, [f"BODY.PEEK[{section}]<0.{cap}>".encode()])
     client.logout()
     return {"messages": fetched, "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu}
 
@@ -88,8 +99,8 @@ def hub(setup: dict[str, Any], database_url: str | None) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     name, setup = argv[0], json.loads(Path(argv[1]).read_text("utf-8"))
-    if name == "bare":
-        result = bare(setup)
+    if name in ("bare", "raw"):
+        result = bare(setup, parse=name == "bare")
     else:
         result = hub(setup, setup["postgres_url"] if name == "postgres" else None)
     print(json.dumps(result))
