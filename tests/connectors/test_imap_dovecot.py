@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -152,3 +153,19 @@ def test_imap_and_a_local_maildir_give_the_same_records_for_the_same_mail(
     assert [comparable(dict(r.payload)) for r in over_imap] == [comparable(dict(r.payload)) for r in from_files]
 
 
+
+
+def test_mail_content_never_reaches_a_debug_log(
+    dovecot: Dovecot, mailbox: tuple[MailUser, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """imapclient turns on imaplib's protocol trace (every answer line, literals included) for its debug logger."""
+    user, conn_id = mailbox
+    dovecot.append(user, [mail(1, subject="Quote for Wang Fang", sender="Wang Fang <wang.fang.7781@example.cn>",
+                               body="call me on 13800138000")])
+    with caplog.at_level(logging.DEBUG):
+        records = [r for b in source(conn_id, reader_process=False).read(None) for r in b.records]
+    assert records[0].payload["subject"] == "Quote for Wang Fang"
+    assert any(r.name.startswith("imapclient") for r in caplog.records)  # the trace was there to leak into
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for personal in ("Wang Fang", "wang.fang.7781", "13800138000", user.password):
+        assert personal not in logged
