@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import transaction
+from .erasure import anyone_suppressed, suppressed_payloads
 from .faults import fault_point
 from .models import LandingRecord, SourceCursor
 from .records import Batch, SerializedJSON
+from .store import insert_ignoring_duplicates
 
 
 @dataclass
@@ -48,9 +50,6 @@ def land_batch(session: Session, source: str, batch: Batch, run_id: str | None =
     Records of an erased person (a suppressed e-mail address or phone number in the payload) land as an empty
     ``suppressed`` row: the content hash still deduplicates a later re-read, and nothing personal is stored.
     """
-    from .erasure import anyone_suppressed, suppressed_payloads
-    from .store import insert_ignoring_duplicates
-
     rows = []
     seen: set[tuple[str, str]] = set()
     for record in batch.records:
