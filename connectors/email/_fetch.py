@@ -22,13 +22,12 @@ from imapclient.exceptions import IMAPClientError
 from imapclient.response_parser import parse_fetch_response
 from imapclient.response_types import BodyData
 
-# a token: "(" | ")" | "quoted" | atom, where an atom may carry [section] parts (BODY[1.2]<0>)
-_TOKEN = re.compile(
-    rb' *(?:(\()|(\))|"((?:[^"\\\r\n]|\\[^\r\n])*)"|([^\x00-\x20()%"\[]+(?:\[[^\]\r\n]*\][^\x00-\x20()%"\[]*)*|\[[^\]\r\n]*\][^\x00-\x20()%"\[]*))'
-)
+# a token: "(" | ")" | "quoted" | atom, where an atom may carry [section] parts (BODY[1.2]<0>); every group is
+# non-empty when it matched, so ``findall``'s tuples say which kind each token is
+_ATOM = rb'[^\x00-\x20()%"\[]+(?:\[[^\]\r\n]*\][^\x00-\x20()%"\[]*)*|\[[^\]\r\n]*\][^\x00-\x20()%"\[]*'
+_TOKEN = re.compile(rb' *(?:(\()|(\))|("(?:[^"\\\r\n]|\\[^\r\n])*")|(' + _ATOM + rb'))')
 _LITERAL = re.compile(rb"\{(\d+)\}")
 _ESCAPED = re.compile(rb'\\([\\"])')
-_OPEN, _CLOSE = object(), object()
 _NEEDS_IMAPCLIENT = frozenset({b"ENVELOPE", b"INTERNALDATE"})
 
 
@@ -54,9 +53,10 @@ def parse_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
         return parse_fetch_response(data, True, True)
 
 
-def _tokens(data: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    append = out.append
+def _tree(data: list[Any]) -> list[Any]:
+    """The answer's values, nested as imapclient nests them: one pass of ``findall`` per line, no per-byte work."""
+    stack: list[list[Any]] = []
+    current: list[Any] = []
     for item in data:
         if item is None:
             continue
@@ -66,64 +66,45 @@ def _tokens(data: list[Any]) -> list[Any]:
             marker = _LITERAL.search(text, max(0, text.rfind(b"{")))
             if marker is None or marker.end() != len(text) or text[marker.start() - 1 : marker.start()] not in b" (":
                 raise _Unusual("literal without a marker")
-            text = text[: marker.start()]
             if len(literal) != int(marker.group(1)):
                 raise _Unusual("literal length")
+            text = text[: marker.start()]
         else:
             text = item
-        pos = 0
-        for match in _TOKEN.finditer(text):
-            if match.start() != pos:
-                raise _Unusual(text[pos : pos + 20])
-            pos = match.end()
-            kind = match.lastindex
-            if kind == 1:
-                append(_OPEN)
-            elif kind == 2:
-                append(_CLOSE)
-            elif kind == 3:
-                quoted = match.group(3)
-                if text[pos : pos + 1] not in (b" ", b")", b""):
-                    raise _Unusual("text after a quoted string")
-                append(_ESCAPED.sub(rb"\1", quoted) if b"\\" in quoted else quoted)
-            else:
-                atom = match.group(4)
+        if _TOKEN.sub(b"", text).strip(b" "):
+            raise _Unusual(text[:40])  # something no token matched
+        for opening, closing, quoted, atom in _TOKEN.findall(text):
+            if atom:
                 if atom == b"NIL":
-                    append(None)
+                    current.append(None)
                 elif atom.isdigit() and (atom[:1] != b"0" or len(atom) == 1):
-                    append(int(atom))
+                    current.append(int(atom))
                 elif atom[:1] == b"{":
                     raise _Unusual("literal marker inside a line")
                 else:
-                    append(atom)
-        if pos != len(text) and text[pos:].strip(b" "):
-            raise _Unusual(text[pos : pos + 20])
+                    current.append(atom)
+            elif opening:
+                stack.append(current)
+                current = []
+            elif closing:
+                if not stack:
+                    raise _Unusual("unbalanced )")
+                done = tuple(current)
+                current = stack.pop()
+                current.append(done)
+            else:
+                current.append(_ESCAPED.sub(rb"\1", quoted[1:-1]) if b"\\" in quoted else quoted[1:-1])
         if literal is not None:
-            append(bytes(literal))
-    return out
-
-
-def _tree(tokens: list[Any]) -> list[Any]:
-    stack: list[list[Any]] = [[]]
-    for token in tokens:
-        if token is _OPEN:
-            stack.append([])
-        elif token is _CLOSE:
-            if len(stack) == 1:
-                raise _Unusual("unbalanced )")
-            done = tuple(stack.pop())
-            stack[-1].append(done)
-        else:
-            stack[-1].append(token)
-    if len(stack) != 1:
+            current.append(bytes(literal))
+    if stack:
         raise _Unusual("unbalanced (")
-    return stack[0]
+    return current
 
 
 def _parse(data: list[Any]) -> dict[int, dict[bytes, Any]]:
     if data == [None]:
         return defaultdict(dict)
-    top = _tree(_tokens(data))
+    top = _tree(data)
     if len(top) % 2:
         raise _Unusual("odd top level")
     parsed: defaultdict[int, dict[bytes, Any]] = defaultdict(dict)
