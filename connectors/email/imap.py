@@ -184,10 +184,11 @@ class ImapSource:
     def read(self, cursor: Mapping[str, Any] | None) -> Iterator[Batch]:
         """Batches per folder and chunk; the next chunks are fetched and built while the hub lands this one.
 
-        Three stages, each ``prefetch`` chunks ahead of the next: fetching (imapclient and its parsing of the
-        answers, most of the CPU) in a child process (``reader_process``, the default) so it has a core of its
-        own; building payloads in a thread, which runs while the landing thread waits on the database; landing
-        in the caller. The fetch and build+land halves cost about the same CPU. With ``reader_process: false``
+        Three stages, each ``prefetch`` chunks ahead of the next: fetching (imaplib and ``_fetch``'s parsing of
+        the answers) in a child process (``reader_process``, the default) so it has a core of its own; building
+        payloads in a thread, which runs while the landing thread waits on the database; landing in the caller.
+        Per 5,000 bench messages the fetch costs about 0.6 CPU seconds and build+land about 1.1, so the child
+        never holds the lander up and Dovecot gets what is left of its core. With ``reader_process: false``
         the fetch runs in a thread instead (it then only overlaps the wait on the server); ``prefetch: 0`` runs
         everything in turn, one chunk at a time.
         """
