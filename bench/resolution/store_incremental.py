@@ -20,6 +20,7 @@ the baseline is then a fixed CPU workload timed in the same run (``_calibration`
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import os
 import shutil
@@ -55,14 +56,20 @@ def _land(sessions: Any, rows: list[dict[str, str]]) -> None:
             ])
 
 
-def _resolve(hub: Any) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one ``resolve_pending``."""
+def _resolve(hub: Any, profile: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one ``resolve_pending``; ``profile`` writes cProfile stats."""
     from crm_core.resolution import resolve_pending
     from crm_core.runs import StageResult
 
+    profiler = cProfile.Profile() if profile is not None else None
     gc.collect()
     start, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
     resolve_pending(hub, StageResult("resolve", "customers"))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -150,6 +157,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crmhub-bench"))
     parser.add_argument("--seed", type=Path, help="write a resolved base into this SQLite file and stop")
     parser.add_argument("--from-seed", type=Path, help="start from a copy of a --seed file (same --base-entities)")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the batch's resolution to this file")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows = list(generate(args.base_entities, seed=99))
@@ -173,7 +181,7 @@ def main() -> None:
         full, full_label = _resolve(hub)[0], "full run of the base"
     load_start = os.getloadavg()[0]
     _land(hub.sessions, rows[split:])
-    batch, cpu = _resolve(hub)
+    batch, cpu = _resolve(hub, args.profile)
     if args.from_seed is not None:
         full, full_label = _calibration(rows[split:]), "calibration: batch profiles+keys ×5"
     with hub.sessions() as session:

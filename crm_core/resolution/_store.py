@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..audit import audit
@@ -112,28 +112,28 @@ def _existing_holders(
 ) -> tuple[set[str], set[str], dict[int, list[str]]]:
     """(hub keys, oversized keys, existing record -> the usable batch keys it holds), from the key index alone.
 
-    Identity keys are read with the holders' name signatures (a hub is counted in distinct people); name keys
-    only as (key, record) pairs. Profiles are fetched afterwards for the records of usable keys only.
+    Identity keys are read with the holders' name signatures (a hub is counted in distinct people). Name keys are
+    counted first and read only when their block is under the cap: against 1M people the capped blocks of a batch
+    hold hundreds of thousands of index rows, which SQL counts far faster than Python can receive them. Profiles are
+    fetched afterwards, for the records of usable keys only.
     """
+    key_table = ResolutionKey.__table__
     identity = sorted(k for k in batch_keys if not is_name_key(k))
     names = sorted(k for k in batch_keys if is_name_key(k))
     stored: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for part in _chunks(identity):
         rows = session.execute(
-            select(ResolutionKey.key, ResolutionKey.record_id, ResolutionProfile.name_sig)
-            .join(ResolutionProfile, ResolutionProfile.record_id == ResolutionKey.record_id)
-            .where(ResolutionKey.key.in_(part))
+            select(key_table.c.key, key_table.c.record_id, ResolutionProfile.__table__.c.name_sig)
+            .join(ResolutionProfile.__table__, ResolutionProfile.__table__.c.record_id == key_table.c.record_id)
+            .where(key_table.c.key.in_(part))
         )
         for key, rid, sig in rows:
             stored[key].append((rid, sig))
-    for part in _chunks(names):
-        for key, rid in session.execute(select(ResolutionKey.key, ResolutionKey.record_id).where(ResolutionKey.key.in_(part))):
-            stored[key].append((rid, ""))
     hub_keys: set[str] = set()
     skip_keys: set[str] = set()
     keys_of: dict[int, list[str]] = defaultdict(list)
-    for key, batch in batch_keys.items():
-        existing = stored.get(key, [])
+    for key in identity:
+        batch, existing = batch_keys[key], stored.get(key, [])
         if key_is_hub(key, (sig for _, sig in batch + existing), policy):
             hub_keys.add(key)
         elif key_too_big(key, len(batch) + len(existing), policy):
@@ -141,6 +141,21 @@ def _existing_holders(
         else:
             for rid, _ in existing:
                 keys_of[rid].append(key)
+    counts: dict[str, int] = {}
+    for part in _chunks(names):
+        rows = session.execute(
+            select(key_table.c.key, func.count()).where(key_table.c.key.in_(part)).group_by(key_table.c.key)
+        )
+        counts.update((key, held) for key, held in rows)
+    usable: list[str] = []
+    for key in names:
+        if key_too_big(key, len(batch_keys[key]) + counts.get(key, 0), policy):
+            skip_keys.add(key)
+        elif key in counts:
+            usable.append(key)
+    for part in _chunks(usable):
+        for key, rid in session.execute(select(key_table.c.key, key_table.c.record_id).where(key_table.c.key.in_(part))):
+            keys_of[rid].append(key)
     return hub_keys, skip_keys, keys_of
 
 
@@ -165,10 +180,11 @@ def resolve_chunk(
     hub_keys, skip_keys, existing_keys = _existing_holders(session, holders, policy)
     records = [MatchRecord(r.id, profiles[r.id], r.customer_id, new=True) for r in pending]
     for part in _chunks(sorted(existing_keys)):
+        profile_table, record_table = ResolutionProfile.__table__, ContactRecord.__table__
         rows = session.execute(
-            select(ResolutionProfile.record_id, ResolutionProfile.profile, ContactRecord.customer_id)
-            .join(ContactRecord, ContactRecord.id == ResolutionProfile.record_id)
-            .where(ResolutionProfile.record_id.in_(part))
+            select(profile_table.c.record_id, profile_table.c.profile, record_table.c.customer_id)
+            .join(record_table, record_table.c.id == profile_table.c.record_id)
+            .where(profile_table.c.record_id.in_(part))
         )
         for rid, profile, customer_id in rows:
             records.append(MatchRecord(rid, profile, customer_id, new=False))
@@ -228,7 +244,9 @@ def _apply(
         for absorbed in sorted(int(str(c)) for c in clusters if int(str(c)) != survivor):
             _auto_merge(session, survivor, absorbed, outcome, fresh, run_id)
             detail["merged"] = detail.get("merged", 0) + 1
-        touched.add(survivor)
+        if fresh or len(clusters) > 1:
+            # a group of existing records alone was fetched as candidates and changed nothing: no rebuild
+            touched.add(survivor)
         for m in members:
             customer_of[m] = survivor
     if new_groups:
