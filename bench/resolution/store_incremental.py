@@ -23,6 +23,7 @@ import argparse
 import cProfile
 import gc
 import os
+import pickle
 import shutil
 import time
 from datetime import UTC, datetime
@@ -71,6 +72,19 @@ def _resolve(hub: Any, profile: Path | None = None) -> tuple[float, float]:
         profiler.disable()
         profiler.dump_stats(profile)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _rows(entities: int, workdir: Path) -> list[dict[str, str]]:
+    """The labelled rows (seed 99), kept in ``workdir`` as a pickle: generating 1M rows takes minutes."""
+    cache = workdir / f"rows-{entities}-99.pickle"
+    if cache.exists():
+        with cache.open("rb") as fh:
+            rows: list[dict[str, str]] = pickle.load(fh)  # our own file, written below
+            return rows
+    rows = list(generate(entities, seed=99))
+    with cache.open("wb") as fh:
+        pickle.dump(rows, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return rows
 
 
 def _calibration(rows: list[dict[str, str]]) -> float:
@@ -165,7 +179,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the batch's resolution to this file")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rows = list(generate(args.base_entities, seed=99))
+    rows = _rows(args.base_entities, args.workdir)
     split = len(rows) - args.batch
     if args.seed is not None:
         _seed(args.seed, rows, split)
