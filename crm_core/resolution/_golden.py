@@ -15,6 +15,7 @@ Lists (``emails``, ``phones``, ``tags``) are unions, the surviving primary first
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from mapping.schema import CONTACT_FIELDS
 
 from ..config import ResolutionConfig
 from ..models import Customer, CustomerVersion, utcnow
+from ..records import SerializedJSON
 
 LIST_FIELDS = {"emails": "email", "phones": "phone", "tags": None}
 MAP_FIELDS = ("handles", "consent", "attributes")
@@ -145,19 +147,21 @@ def write_golden(session: Session, changes: Sequence[GoldenChange], reason: str)
         return
     table = Customer.__table__
     now = utcnow()
+    # each golden record and provenance serialised once, for the customer row and its version row
+    texts = [(SerializedJSON(json.dumps(c.golden)), SerializedJSON(json.dumps(c.provenance))) for c in changes]
     session.execute(
         update(table).where(table.c.id == bindparam("b_id")).values(
             golden=bindparam("b_golden", type_=table.c.golden.type),
             provenance=bindparam("b_provenance", type_=table.c.provenance.type),
             version=bindparam("b_version"), updated_at=now,
         ),
-        [{"b_id": c.customer_id, "b_golden": c.golden, "b_provenance": c.provenance, "b_version": c.version}
-         for c in changes],
+        [{"b_id": c.customer_id, "b_golden": golden, "b_provenance": provenance, "b_version": c.version}
+         for c, (golden, provenance) in zip(changes, texts, strict=True)],
     )
-    session.execute(insert(CustomerVersion), [
-        {"customer_id": c.customer_id, "version": c.version, "golden": c.golden, "provenance": c.provenance,
+    session.execute(insert(CustomerVersion.__table__), [
+        {"customer_id": c.customer_id, "version": c.version, "golden": golden, "provenance": provenance,
          "reason": reason[:200], "created_at": now}
-        for c in changes
+        for c, (golden, provenance) in zip(changes, texts, strict=True)
     ])
     ids = {c.customer_id for c in changes}
     for obj in list(session.identity_map.values()):

@@ -8,6 +8,7 @@ most the chunk in flight, which the next run redoes; a second run finds nothing 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -33,6 +34,7 @@ from ..models import (
     ReviewItem,
     utcnow,
 )
+from ..records import SerializedJSON
 from ..runs import StageResult
 from ._blocking import KeyPolicy, blocking_keys, is_name_key, key_is_hub, key_too_big
 from ._engine import Matcher, MatchRecord, Outcome, Thresholds
@@ -212,13 +214,14 @@ def write_index(session: Session, profiles: Mapping[int, Profile]) -> None:
     """
     if not profiles:
         return
+    # Core INSERTs on the tables: a plain executemany, without the ORM's per-row bulk bookkeeping (~10 keys a record)
     session.execute(
-        insert(ResolutionProfile),
+        insert(ResolutionProfile.__table__),
         [{"record_id": rid, "name_sig": name_signature(p)[:200], "profile": p} for rid, p in profiles.items()],
     )
     key_rows = [{"key": key[:400], "record_id": rid} for rid, p in profiles.items() for key in dict.fromkeys(blocking_keys(p))]
     if key_rows:
-        session.execute(insert(ResolutionKey), key_rows)
+        session.execute(insert(ResolutionKey.__table__), key_rows)
 
 
 def _apply(
@@ -287,17 +290,19 @@ def _new_customers(
     A customer whose records give no value at all keeps version 0 and no version row, as a rebuild that finds
     nothing to change leaves it.
     """
-    goldens = [build_golden([by_id[m] for m in group], config) for group in groups]
+    # serialised once for the customer and its version row
+    goldens = [(g, p, SerializedJSON(json.dumps(g)), SerializedJSON(json.dumps(p)))
+               for g, p in (build_golden([by_id[m] for m in group], config) for group in groups)]
     now = utcnow()
-    rows = [{"golden": g, "provenance": p, "version": 1 if (g or p) else 0, "status": "active", "created_at": now,
-             "updated_at": now} for g, p in goldens]
+    rows = [{"golden": gj, "provenance": pj, "version": 1 if (g or p) else 0, "status": "active", "created_at": now,
+             "updated_at": now} for g, p, gj, pj in goldens]
     ids: list[int] = []
     for part in _chunks(rows, 2000):
         ids += session.scalars(insert(Customer).returning(Customer.id, sort_by_parameter_order=True), list(part)).all()
-    versions = [{"customer_id": cid, "version": 1, "golden": g, "provenance": p, "reason": "resolution",
-                 "created_at": now} for cid, (g, p) in zip(ids, goldens, strict=True) if g or p]
+    versions = [{"customer_id": cid, "version": 1, "golden": gj, "provenance": pj, "reason": "resolution",
+                 "created_at": now} for cid, (g, p, gj, pj) in zip(ids, goldens, strict=True) if g or p]
     if versions:
-        session.execute(insert(CustomerVersion), versions)
+        session.execute(insert(CustomerVersion.__table__), versions)
     return ids
 
 
@@ -324,7 +329,7 @@ def _review_items(
         ).tuples())
     rows = [row for pair, row in wanted.items() if pair not in known]
     if rows:
-        session.execute(insert(ReviewItem), rows)
+        session.execute(insert(ReviewItem.__table__), rows)
         detail["review_items"] = detail.get("review_items", 0) + len(rows)
 
 
