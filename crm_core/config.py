@@ -116,6 +116,10 @@ class ResolutionConfig(_Strict):
     verified_email_sources: list[str] = Field(default_factory=list)
     # blocks with more records than this are not expanded into pairs (a common name alone is not evidence enough)
     max_block_size: int = Field(default=200, ge=2)
+    # name (non-identity) blocks with more records than this are not expanded when a batch is resolved against the
+    # store: against 1M people a common name alone makes blocks of hundreds, narrower keys (name + birth date,
+    # + postcode, + city) still pair the same person
+    max_name_block_size: int = Field(default=20, ge=2)
     # estimate the m/u parameters by EM once this many records have been resolved (until then: library defaults)
     estimate_after_records: int = Field(default=2000, ge=100)
     options: dict[str, Any] = Field(default_factory=dict)

@@ -106,16 +106,18 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
     holders, fetching the base records that share a key, and the ``Matcher`` run. Quality counts only pairs that
     touch the batch. Returns (base records, batch records, scores, seconds, CPU seconds, index seconds, note).
     """
+    from crm_core.config import ResolutionConfig
     from crm_core.resolution import Matcher, MatchModel, MatchRecord, Thresholds, build_profile
-    from crm_core.resolution._blocking import KeyPolicy, blocking_keys, key_is_hub, key_too_big
+    from crm_core.resolution._blocking import blocking_keys, key_is_hub, key_too_big
     from crm_core.resolution._profile import name_signature
+    from crm_core.resolution._store import key_policy
 
     rows = list(generate(base_entities, seed=99))
     roles = {"first_name": "given_name", "surname": "family_name", "dob": "birth_date"}
     contacts = [{roles.get(k, k): v for k, v in row.items() if k in COLUMNS and k not in ("id", "entity")}
                 for row in rows]
     split = len(rows) - new_records
-    policy = KeyPolicy()
+    policy = key_policy(ResolutionConfig())  # the store's: name blocks capped at max_name_block_size
     index_start = time.perf_counter()
     base = [MatchRecord(i, build_profile(contacts[i]), cluster=rows[i]["entity"], new=False) for i in range(split)]
     by_key: dict[str, list[tuple[MatchRecord, str]]] = {}
@@ -131,10 +133,12 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
     gc.collect()
     start, cpu = time.perf_counter(), time.process_time()
     batch = [MatchRecord(i, build_profile(contacts[i])) for i in range(split, len(rows))]
+    keys: dict[int, list[str]] = {}
     holders: dict[str, list[str]] = {}
     for r in batch:
         sig = name_signature(r.profile)
-        for k in dict.fromkeys(blocking_keys(r.profile)):
+        keys[r.id] = list(dict.fromkeys(blocking_keys(r.profile)))
+        for k in keys[r.id]:
             holders.setdefault(k, []).append(sig)
     hub_keys: set[str] = set()
     skip_keys: set[str] = set()
@@ -147,8 +151,12 @@ def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int
         elif key_too_big(k, len(everyone), policy):
             skip_keys.add(k)
         else:
-            wanted.update((r.id, r) for r, _ in existing)
-    outcome = Matcher(trainer.model, Thresholds(), policy).run(batch + list(wanted.values()), hub_keys, skip_keys)
+            for r, _ in existing:  # as the store does: an existing record brings the usable batch keys it holds
+                wanted[r.id] = r
+                keys.setdefault(r.id, []).append(k)
+    outcome = Matcher(trainer.model, Thresholds(), policy).run(
+        batch + list(wanted.values()), hub_keys, skip_keys, keys=keys
+    )
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
 
     predicted: dict[str, str] = {rows[r.id]["id"]: f"c:{r.cluster}" for r in base}

@@ -7,6 +7,13 @@ family name is still caught by given name + birth date, a wrong birth date by na
 Identity keys (``e:`` email, ``p:`` phone, ``h:`` handle, ``n:`` national id) double as deterministic match keys. A
 key held by more distinct people than ``hub_identifier_max_people`` (a company switchboard, ``sales@``) is a *hub*
 identifier: it neither blocks nor counts as evidence. Role mailboxes (``info@``…) are hubs from the start.
+
+Every other key is a *name* key (name, date, place combinations). Their blocks grow with the base: against 1M
+people ``nm:john|smith`` holds hundreds of records, and one new John Smith would be compared with all of them.
+``max_name_block`` caps those blocks separately from identity blocks (the store sets it from
+``resolution.max_name_block_size``). A capped block loses nothing when the pair shares a narrower key, which is why
+a record holds several: family name + birth date, given name + postcode, and ``nc:`` name + city for people whose
+records carry neither a birth date nor a postcode.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ class KeyPolicy:
     # blocks larger than this are not expanded into pairs (a common name alone is not worth n² comparisons)
     max_block: int = 200
     max_identity_block: int = 2000
+    # name (non-identity) blocks larger than this are not expanded; None = ``max_block`` (see the module docstring)
+    max_name_block: int | None = None
 
     def is_role_email(self, email: str) -> bool:
         return email.partition("@")[0] in self.untrusted_email_locals
@@ -49,7 +58,10 @@ def blocking_keys(profile: Profile) -> list[str]:
     gn, fn, dob, pc = profile.get("gn"), profile.get("fn"), profile.get("dob"), profile.get("pc")
     gx = profile.get("gx")
     if gn and fn:
-        keys.append("nm:" + "|".join(sorted((gx or gn, fn))))
+        name = "|".join(sorted((gx or gn, fn)))
+        keys.append("nm:" + name)
+        if profile.get("ct"):
+            keys.append(f"nc:{name}|{profile['ct']}")
     if profile.get("hz"):
         keys.append("hz:" + profile["hz"])
     if dob:
@@ -84,8 +96,18 @@ def key_is_hub(key: str, name_signatures: Iterable[str], policy: KeyPolicy) -> b
     return len({s for s in name_signatures if s}) > policy.hub_identifier_max_people
 
 
+def is_name_key(key: str) -> bool:
+    """Name, date and place keys: every key that is not an identity key (see the module docstring)."""
+    return not is_identity(key)
+
+
 def key_too_big(key: str, holders: int, policy: KeyPolicy) -> bool:
-    return holders > (policy.max_identity_block if is_identity(key) else policy.max_block)
+    """More holders than the block of this kind of key may have: the block is not expanded into pairs."""
+    if is_name_key(key):
+        limit = policy.max_block if policy.max_name_block is None else policy.max_name_block
+    else:
+        limit = policy.max_identity_block
+    return holders > limit
 
 
 def without_hub_identifiers(profile: Profile, hub_keys: set[str] | frozenset[str]) -> Profile:
