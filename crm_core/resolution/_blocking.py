@@ -7,11 +7,15 @@ family name is still caught by given name + birth date, a wrong birth date by na
 Identity keys (``e:`` email, ``p:`` phone, ``h:`` handle, ``n:`` national id) double as deterministic match keys. A
 key held by more distinct people than ``hub_identifier_max_people`` (a company switchboard, ``sales@``) is a *hub*
 identifier: it neither blocks nor counts as evidence. Role mailboxes (``info@``…) are hubs from the start.
+
+Every other key is a *name* key (``nm:``, ``fd:``, ``gd:``, ``ny:``…): a combination of name, date and place that
+many different people can share. Name blocks are what grow with the base (at a million records a common name and
+birth year holds hundreds), so they can be capped more tightly than identity blocks (``max_name_block``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ._profile import Profile
@@ -29,6 +33,9 @@ class KeyPolicy:
     # blocks larger than this are not expanded into pairs (a common name alone is not worth n² comparisons)
     max_block: int = 200
     max_identity_block: int = 2000
+    # a tighter cap for name blocks only (see the module docstring); None falls back to ``max_block``. A record in
+    # a capped name block is still found through its other, smaller keys.
+    max_name_block: int | None = None
 
     def is_role_email(self, email: str) -> bool:
         return email.partition("@")[0] in self.untrusted_email_locals
@@ -75,6 +82,11 @@ def is_identity(key: str) -> bool:
     return key.startswith(IDENTITY_PREFIXES)
 
 
+def is_name_key(key: str) -> bool:
+    """Name/date/place keys: everything that is not an identity key (see the module docstring)."""
+    return not key.startswith(IDENTITY_PREFIXES)
+
+
 def key_is_hub(key: str, name_signatures: Iterable[str], policy: KeyPolicy) -> bool:
     """True for identity keys that several different people share (see the module docstring)."""
     if not is_identity(key):
@@ -85,7 +97,27 @@ def key_is_hub(key: str, name_signatures: Iterable[str], policy: KeyPolicy) -> b
 
 
 def key_too_big(key: str, holders: int, policy: KeyPolicy) -> bool:
-    return holders > (policy.max_identity_block if is_identity(key) else policy.max_block)
+    if is_identity(key):
+        return holders > policy.max_identity_block
+    cap = policy.max_name_block if policy.max_name_block is not None else policy.max_block
+    return holders > cap
+
+
+def key_blocks(keys: Mapping[int, Iterable[str]]) -> dict[str, list[int]]:
+    """Key -> the ids of the records holding it, each id once, in the order of ``keys``.
+
+    Built once per run and shared by the key statistics and pair generation: at a million records the two used to
+    build the same million-entry mapping twice.
+    """
+    blocks: dict[str, list[int]] = {}
+    for rid, record_keys in keys.items():
+        for key in dict.fromkeys(record_keys):
+            members = blocks.get(key)
+            if members is None:
+                blocks[key] = [rid]
+            else:
+                members.append(rid)
+    return blocks
 
 
 def without_hub_identifiers(profile: Profile, hub_keys: set[str] | frozenset[str]) -> Profile:
