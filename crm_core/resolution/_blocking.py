@@ -111,11 +111,11 @@ def key_blocks(keys: Mapping[int, Iterable[str]]) -> dict[str, list[int]]:
     """
     blocks: dict[str, list[int]] = {}
     for rid, record_keys in keys.items():
-        for key in dict.fromkeys(record_keys):
+        for key in record_keys:
             members = blocks.get(key)
             if members is None:
                 blocks[key] = [rid]
-            else:
+            elif members[-1] != rid:  # a record repeating a key was the last one added to its block
                 members.append(rid)
     return blocks
 

@@ -308,7 +308,10 @@ def orient(a: Profile, b: Profile) -> Profile:
     return b
 
 
+_LEVEL_FUNCTIONS = tuple(c.level for c in COMPARISONS)  # bound once: gamma runs millions of times in a full run
+
+
 def gamma(a: Profile, b: Profile) -> tuple[int, ...]:
     """The comparison vector of two profiles, one level per comparison in ``COMPARISONS`` order."""
     b = orient(a, b)
-    return tuple(c.level(a, b) for c in COMPARISONS)
+    return tuple([level(a, b) for level in _LEVEL_FUNCTIONS])

@@ -115,7 +115,10 @@ def classify_keys(
     hub: set[str] = set()
     big: set[str] = set()
     for key, members in blocks.items():
-        if is_identity(key) and key_is_hub(key, map(signature, members), policy):
+        # fewer holders than the limit cannot be distinct people enough; only a role mailbox is a hub from one
+        could_be_hub = len(members) > policy.hub_identifier_max_people or (
+            key.startswith("e:") and policy.is_role_email(key[2:]))
+        if could_be_hub and is_identity(key) and key_is_hub(key, map(signature, members), policy):
             hub.add(key)
         elif key_too_big(key, len(members), policy):
             big.add(key)
@@ -150,18 +153,21 @@ class Matcher:
         if not records:
             return []
         new_ids = {r.id for r in records if r.new}
-        wanted = {key for r in records if r.new for key in keys[r.id]} - unusable
         if blocks is None:
             blocks = key_blocks({r.id: keys[r.id] for r in records})
+        # with every record new (a file deduplicated whole) every block qualifies: skip building the set of keys
         all_new = len(new_ids) == len(records)
+        wanted = set() if all_new else {key for r in records if r.new for key in keys[r.id]}
         span = max(r.id for r in records) + 1
         seen: set[int] = set()
-        for key in wanted:
-            members = blocks.get(key, [])
-            if len(members) < 2:
+        for key, members in blocks.items():
+            if len(members) < 2 or key in unusable or not (all_new or key in wanted):
                 continue
             if all_new:
-                seen.update(a * span + b for a, b in combinations(sorted(members), 2))
+                ordered = sorted(members)
+                for i, a in enumerate(ordered):
+                    base = a * span
+                    seen.update([base + b for b in ordered[i + 1:]])
                 continue
             fresh = sorted(m for m in members if m in new_ids)
             existing = [m for m in members if m not in new_ids]
@@ -185,6 +191,14 @@ class Matcher:
         if rule is not None:
             return 1.0, rule, weight
         return self.model.probability(weight), "probabilistic", weight
+
+    def _below_review(self, vector: tuple[int, ...]) -> bool:
+        """True when no pair with this vector can score at the review threshold (``MatchModel.max_weight``)."""
+        if vector not in self._rules:
+            self._rules[vector] = self._deterministic_rule(vector)
+        if self._rules[vector] is not None:
+            return False
+        return self.model.probability(self.model.max_weight(vector)) < self.thresholds.review
 
     @staticmethod
     def _deterministic_rule(vector: tuple[int, ...]) -> str | None:
@@ -253,7 +267,13 @@ class Matcher:
         log.debug("model ready in %.1f s", time.perf_counter() - started)
         by_id = {r.id: r for r in records}
         edges: list[Edge] = []
+        hopeless: dict[tuple[int, ...], bool] = {}  # per distinct vector: below review whatever the values
         for (a, b), vector in zip(pairs, vectors, strict=True):
+            below = hopeless.get(vector)
+            if below is None:
+                below = hopeless[vector] = self._below_review(vector)
+            if below:
+                continue
             score, rule, weight = self.decide(vector, profiles[a], profiles[b])
             if score >= self.thresholds.review:
                 edges.append(Edge(a, b, score, self.evidence(vector, score, rule, weight)))

@@ -71,6 +71,15 @@ class MatchModel:
                 total += self._tf_adjustment(key, a.get(key))
         return total
 
+    def max_weight(self, vector: tuple[int, ...]) -> float:
+        """An upper bound of ``weight(vector, a, b)`` for any profiles: every term-frequency adjustment at its clamp.
+
+        Lets a caller skip the pairs whose vector cannot reach a threshold without looking at their values (most
+        candidate pairs of a full run disagree on enough to be hopeless whatever their names' frequencies).
+        """
+        total, exact_tf = self._vector_weight(vector)
+        return total + max(TF_CLAMP[1], 0.0) * len(exact_tf) + 1e-9  # the margin absorbs rounding in the sum
+
     def _tf_adjustment(self, key: str, value: Any) -> float:
         cached = self._tf_cache.get((key, value))
         if cached is not None:
