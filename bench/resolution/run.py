@@ -7,7 +7,8 @@ Tasks: ``dedupe`` (~6k records, one file), ``link`` (two files), ``100k`` and ``
 ``incremental``: 10,000 new records matched against an existing base of ≈200k and ≈1M records (the hub only; no
 peer has an incremental mode). Prints a Markdown table of pairwise precision/recall/F1 and wall time, with each
 tool's time divided by Splink's measured in the same run (the machine is shared, so compare ratios, not seconds)
-and the CPU seconds of the process (all threads: Splink's DuckDB runs several, the hub one), and writes it to ``bench/out/resolution-<UTC time>.md``. Each tool's time covers reading the CSV files through to
+and the CPU seconds of the process and its reaped child processes (all threads: Splink's DuckDB runs several;
+the hub's worker processes count too), and writes it to ``bench/out/resolution-<UTC time>.md``. Each tool's time covers reading the CSV files through to
 clusters; generating the data is not timed. Benchmarks are never tests; run them by hand.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -67,9 +69,13 @@ TOOLS: dict[str, Callable[[list[Path]], dict[str, str]]] = {
 }
 
 
-def prepare(task: str, workdir: Path, drop: tuple[str, ...] = ()) -> list[Path]:
+def prepare(task: str, workdir: Path, drop: tuple[str, ...] = (), reuse: bool = False) -> list[Path]:
     """Write the task's labelled files; ``drop`` blanks columns in every row (e.g. the national id, which few CRMs
-    hold and which gives every tool an easy key)."""
+    hold and which gives every tool an easy key). ``reuse`` keeps files an earlier run wrote (the generator is
+    seeded, so they are the same; generating 1M rows takes longer than matching them)."""
+    names = ["link_a.csv", "link_b.csv"] if task == "link" else [f"{task}.csv"]
+    if reuse and all((workdir / name).exists() for name in names):
+        return [workdir / name for name in names]
     rows = list(generate(SIZES[task], seed=SEEDS[task]))
     for row in rows:
         for column in drop:
@@ -86,15 +92,21 @@ def prepare(task: str, workdir: Path, drop: tuple[str, ...] = ()) -> list[Path]:
 
 
 def measure(tool: str, paths: list[Path], truth: dict[str, str]) -> tuple[Scores | None, float, float, str]:
-    """(scores, wall seconds, CPU seconds of this process, all threads, note)."""
+    """(scores, wall seconds, CPU seconds of this process and its children, all threads, note)."""
     gc.collect()
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     try:
         predicted = TOOLS[tool](paths)
     except Exception as exc:  # a peer failing is a result to report, not a crash of the benchmark
-        return (None, time.perf_counter() - start, time.process_time() - cpu,
+        return (None, time.perf_counter() - start, _cpu_seconds() - cpu,
                 f"{type(exc).__name__}: {str(exc)[:120]}")
-    return pairwise(truth, predicted), time.perf_counter() - start, time.process_time() - cpu, ""
+    return pairwise(truth, predicted), time.perf_counter() - start, _cpu_seconds() - cpu, ""
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of its reaped children (the hub's worker processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def incremental(base_entities: int, new_records: int = 10_000) -> tuple[int, int, Scores, float, float, float, str]:
@@ -189,6 +201,8 @@ def main() -> None:
                         help="entities in each incremental base (≈2 records each: 200k and 1M records by default)")
     parser.add_argument("--drop", nargs="*", default=[], choices=COLUMNS[2:],
                         help="blank these columns in the generated files (an ablation, e.g. national_id)")
+    parser.add_argument("--reuse-data", action="store_true",
+                        help="keep the files already in --workdir instead of generating them again (same --drop!)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="directory for the result table (git-ignored)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +222,7 @@ def main() -> None:
                                f"{scores.precision:.4f} | {scores.recall:.4f} | {scores.f1:.4f} | {seconds:.1f} | - | {cpu:.1f} | "
                                f"{note}; base index + model built untimed in {index_time:.0f} s |")
                 continue
-            paths = prepare(task, args.workdir, tuple(args.drop))
+            paths = prepare(task, args.workdir, tuple(args.drop), args.reuse_data)
             truth = _truth(paths)
             # Splink first: it is the time baseline, and each row can then be printed as soon as it is measured
             # (a slow peer at 1M can be stopped without losing the rows before it).

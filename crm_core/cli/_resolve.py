@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="map a column to a role (given_name, family_name, email, phone, birth_date, ...)")
     p.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     p.add_argument("--threshold", type=float, default=None, help="match probability to link at (default 0.9)")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="processes comparing candidate pairs (default: all CPUs; 1 = no extra processes)")
 
     customers = sub.add_parser("customers", help="list, show and explain customers (--why)",
                                description="List customers, show a golden record, and explain it with --why.")
@@ -58,6 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("record_id", type=int, metavar="RECORD")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def cmd_resolve(args: argparse.Namespace) -> int:
     from ..jobs import resolve
 
@@ -75,7 +87,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             raise HubError(f"--field {item!r}: expected ROLE=COLUMN")
         fields[role.strip()] = column.strip()
     thresholds = Thresholds(args.threshold, args.threshold) if args.threshold is not None else None
-    result = dedupe_files(args.files, args.id_column, fields, out=args.out, thresholds=thresholds)
+    result = dedupe_files(args.files, args.id_column, fields, out=args.out, thresholds=thresholds,
+                          workers=args.workers)
     if args.out is None:
         print("record_id,customer_id")
         for record_id, customer_id in result.rows:

@@ -22,6 +22,8 @@ def _jw(a: str, b: str) -> float:
 
 
 def _overlap(a: Sequence[str], b: Sequence[str]) -> bool:
+    if len(a) == 1:  # nearly always one email or phone a side; no generator for the millions of pairs of a full run
+        return a[0] in b
     return any(x in b for x in a)
 
 
@@ -308,7 +310,10 @@ def orient(a: Profile, b: Profile) -> Profile:
     return b
 
 
+_LEVEL_FUNCTIONS = tuple(c.level for c in COMPARISONS)  # bound once: gamma runs millions of times in a full run
+
+
 def gamma(a: Profile, b: Profile) -> tuple[int, ...]:
     """The comparison vector of two profiles, one level per comparison in ``COMPARISONS`` order."""
     b = orient(a, b)
-    return tuple(c.level(a, b) for c in COMPARISONS)
+    return tuple([level(a, b) for level in _LEVEL_FUNCTIONS])

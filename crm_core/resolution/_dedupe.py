@@ -3,11 +3,20 @@
 It needs no configuration and no labels: columns map to roles by their headers (or ``--field ROLE=COLUMN``), the
 Fellegi–Sunter parameters are estimated by EM on the files' own candidate pairs, and the output is one
 ``record_id,customer_id`` line per input row. It runs the same ``Matcher`` the hub's resolution stage runs.
+
+Two defaults differ from the store's, because a file is matched as a whole, all at once:
+
+- name blocks are capped at ``MAX_NAME_BLOCK`` members (the store uses ``max_block_size``): in a million rows a
+  common name with a birth year or postcode holds hundreds of people, and comparing each of them with each other
+  is most of the work while adding next to no links that a smaller key (email, phone, name + exact birth date)
+  does not find as well; identity blocks keep their own, larger cap.
+- profiles are built and pairs compared in ``workers`` processes (default: every CPU), see ``_parallel``.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HubError
-from ._blocking import KeyPolicy
+from ._blocking import KeyPolicy, blocking_keys
 from ._engine import Matcher, MatchRecord, Thresholds
 from ._model import MatchModel
-from ._profile import build_profile
+from ._parallel import MIN_PARALLEL_ITEMS, default_workers, map_ranges
+from ._profile import Profile, build_profile
 
 ROLES = ("given_name", "family_name", "full_name", "email", "phone", "birth_date", "street_number", "street",
          "address_line2", "city", "postcode", "state", "country", "national_id", "company")
@@ -40,6 +50,8 @@ _HEADER_ROLES = {
     "national_id": "national_id ssn soc_sec_id social_security_number id_number 身份证号 身份证",
     "company": "company employer organization organisation 公司",
 }
+MAX_NAME_BLOCK = 30
+
 _LOOKUP = {alias: role for role, aliases in _HEADER_ROLES.items() for alias in aliases.split()}
 
 
@@ -73,24 +85,55 @@ def dedupe_rows(
     roles: Mapping[str, str],
     thresholds: Thresholds | None = None,
     policy: KeyPolicy | None = None,
+    workers: int | None = None,
 ) -> DedupeResult:
-    """Cluster the rows of one or more tables (already read) into customers."""
-    records: list[MatchRecord] = []
-    ids: list[str] = []
-    for table in tables:
-        for row in table:
-            contact = {role: row.get(column) or "" for role, column in roles.items()}
-            records.append(MatchRecord(id=len(records), profile=build_profile(contact)))
-            ids.append(str(row.get(id_column, "")))
-    policy = policy or KeyPolicy()
-    matcher = Matcher(MatchModel(), thresholds or Thresholds(auto_link=0.9, review=0.9), policy, protect=True)
-    outcome = matcher.run(records, estimate=True, term_frequencies=True)
-    customer_of: dict[int, str] = {}
-    for n, (_clusters, members) in enumerate(outcome.groups, start=1):
-        for rid in members:
-            customer_of[rid] = str(n)
-    rows = [(ids[r.id], customer_of[r.id]) for r in records]
-    return DedupeResult(rows, dict(roles), outcome.pairs_scored, len(outcome.groups))
+    """Cluster the rows of one or more tables (already read) into customers.
+
+    ``workers``: processes building profiles and comparing pairs. By default every CPU, for files large enough to
+    be worth the processes (``MIN_PARALLEL_ITEMS`` rows or pairs); a number given is used whatever the size, and 1
+    keeps everything in this process.
+
+    The collector is off while the run builds its millions of long-lived profiles, keys and pairs: each of its
+    passes would walk all of them again to find no garbage (the structures hold no reference cycles).
+    """
+    min_parallel = MIN_PARALLEL_ITEMS if workers is None else 0
+    if workers is None:
+        workers = default_workers()
+    if workers < 1:
+        raise HubError(f"workers must be at least 1, not {workers}")
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rows = [row for table in tables for row in table]
+        role_items = list(roles.items())
+
+        def profile_rows(start: int, stop: int) -> list[tuple[Profile, list[str]]]:
+            out = []
+            for row in rows[start:stop]:
+                profile = build_profile({role: row.get(column) or "" for role, column in role_items})
+                out.append((profile, blocking_keys(profile)))
+            return out
+
+        records: list[MatchRecord] = []
+        keys: dict[int, list[str]] = {}
+        for part in map_ranges(profile_rows, len(rows), workers, min_parallel):
+            for profile, record_keys in part:
+                keys[len(records)] = record_keys
+                records.append(MatchRecord(id=len(records), profile=profile))
+        ids = [str(row.get(id_column, "")) for row in rows]
+        policy = policy or KeyPolicy(max_name_block=MAX_NAME_BLOCK)
+        matcher = Matcher(MatchModel(), thresholds or Thresholds(auto_link=0.9, review=0.9), policy, protect=True)
+        outcome = matcher.run(records, estimate=True, term_frequencies=True, keys=keys, workers=workers,
+                              min_parallel=min_parallel)
+        customer_of: dict[int, str] = {}
+        for n, (_clusters, members) in enumerate(outcome.groups, start=1):
+            for rid in members:
+                customer_of[rid] = str(n)
+        assignments = [(ids[r.id], customer_of[r.id]) for r in records]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return DedupeResult(assignments, dict(roles), outcome.pairs_scored, len(outcome.groups))
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -111,6 +154,7 @@ def dedupe_files(
     fields: Mapping[str, str] | None = None,
     out: Path | None = None,
     thresholds: Thresholds | None = None,
+    workers: int | None = None,
 ) -> DedupeResult:
     tables: list[list[dict[str, str]]] = []
     headers: list[str] = []
@@ -123,7 +167,7 @@ def dedupe_files(
     roles = detect_roles([h for h in headers if h != id_column], fields)
     if not roles:
         raise HubError("no column maps to a role; name them with --field ROLE=COLUMN")
-    result = dedupe_rows(tables, id_column, roles, thresholds)
+    result = dedupe_rows(tables, id_column, roles, thresholds, workers=workers)
     if out is not None:
         write_pairs(out, result.rows)
     return result

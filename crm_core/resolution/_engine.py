@@ -17,17 +17,31 @@ merge protection or a review decision made an order-dependent choice.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from ._blocking import KeyPolicy, blocking_keys, key_is_hub, key_too_big, without_hub_identifiers
+from ._blocking import (
+    KeyPolicy,
+    blocking_keys,
+    is_identity,
+    key_blocks,
+    key_is_hub,
+    key_too_big,
+    without_hub_identifiers,
+)
 from ._compare import COMPARISONS, NULL, gamma
 from ._model import MatchModel
+from ._parallel import MIN_PARALLEL_ITEMS, gamma_vectors
 from ._profile import Profile, name_signature
+
+log = logging.getLogger(__name__)
 
 RecordId = int
 _IDX = {c.name: i for i, c in enumerate(COMPARISONS)}
@@ -76,16 +90,38 @@ class Outcome:
 
 
 def classify_keys(
-    records: Iterable[MatchRecord], policy: KeyPolicy, keys: dict[RecordId, list[str]] | None = None
+    records: Iterable[MatchRecord],
+    policy: KeyPolicy,
+    keys: dict[RecordId, list[str]] | None = None,
+    blocks: Mapping[str, list[RecordId]] | None = None,
 ) -> tuple[set[str], set[str]]:
-    """(hub keys, oversized keys) seen among these records: the in-memory twin of the store's key statistics."""
-    holders: dict[str, list[str]] = defaultdict(list)
-    for r in records:
-        sig = name_signature(r.profile)
-        for key in keys[r.id] if keys is not None else blocking_keys(r.profile):
-            holders[key].append(sig)
-    hub = {k for k, sigs in holders.items() if key_is_hub(k, sigs, policy)}
-    big = {k for k, sigs in holders.items() if k not in hub and key_too_big(k, len(sigs), policy)}
+    """(hub keys, oversized keys) seen among these records: the in-memory twin of the store's key statistics.
+
+    ``blocks`` (from ``key_blocks`` over the same records) saves building the key -> holders mapping again. Name
+    signatures are only needed for identity keys (a name key is never a hub), so only their holders compute one.
+    """
+    records = list(records)
+    if blocks is None:
+        blocks = key_blocks(keys if keys is not None else {r.id: blocking_keys(r.profile) for r in records})
+    profile_of = {r.id: r.profile for r in records}
+    signature_of: dict[RecordId, str] = {}
+
+    def signature(rid: RecordId) -> str:
+        sig = signature_of.get(rid)
+        if sig is None:
+            sig = signature_of[rid] = name_signature(profile_of[rid])
+        return sig
+
+    hub: set[str] = set()
+    big: set[str] = set()
+    for key, members in blocks.items():
+        # fewer holders than the limit cannot be distinct people enough; only a role mailbox is a hub from one
+        could_be_hub = len(members) > policy.hub_identifier_max_people or (
+            key.startswith("e:") and policy.is_role_email(key[2:]))
+        if could_be_hub and is_identity(key) and key_is_hub(key, map(signature, members), policy):
+            hub.add(key)
+        elif key_too_big(key, len(members), policy):
+            big.add(key)
     return hub, big
 
 
@@ -95,37 +131,49 @@ class Matcher:
         self.thresholds = thresholds
         self.policy = policy
         self.protect = protect
+        self._rules: dict[tuple[int, ...], str | None] = {}  # deterministic rule per distinct vector
 
     # ---------------------------------------------------------------------------------------------- pairs
 
     @staticmethod
     def candidate_pairs(
-        records: list[MatchRecord], keys: dict[RecordId, list[str]], unusable: set[str]
+        records: list[MatchRecord],
+        keys: dict[RecordId, list[str]],
+        unusable: set[str],
+        blocks: Mapping[str, list[RecordId]] | None = None,
     ) -> list[tuple[RecordId, RecordId]]:
         """Pairs sharing a usable key with at least one new side; existing-existing pairs were decided before.
 
         Only keys some new record holds make blocks: an existing record also holds keys no new record has, and
-        those blocks could only pair existing with existing.
+        those blocks could only pair existing with existing. ``blocks`` are ``key_blocks`` of these records' keys
+        when the caller has them already. Pairs are collected as one integer each (``a * span + b``): the same
+        pair turns up in several blocks (name, name + birth date, name + postcode…), and a set of a few million
+        ints is far smaller and faster than one of tuples.
         """
-        is_new = {r.id: r.new for r in records}
-        wanted = {key for r in records if r.new for key in keys[r.id]} - unusable
-        blocks: dict[str, list[RecordId]] = defaultdict(list)
-        for r in records:
-            for key in keys[r.id]:
-                if key in wanted:
-                    blocks[key].append(r.id)
-        seen: set[tuple[RecordId, RecordId]] = set()
-        for members in blocks.values():
-            if len(members) < 2:
+        if not records:
+            return []
+        new_ids = {r.id for r in records if r.new}
+        if blocks is None:
+            blocks = key_blocks({r.id: keys[r.id] for r in records})
+        # with every record new (a file deduplicated whole) every block qualifies: skip building the set of keys
+        all_new = len(new_ids) == len(records)
+        wanted = set() if all_new else {key for r in records if r.new for key in keys[r.id]}
+        span = max(r.id for r in records) + 1
+        seen: set[int] = set()
+        for key, members in blocks.items():
+            if len(members) < 2 or key in unusable or not (all_new or key in wanted):
                 continue
-            for a in members:
-                if not is_new[a]:
-                    continue
-                for b in members:
-                    if a == b or (is_new[b] and b < a):
-                        continue
-                    seen.add((a, b) if a < b else (b, a))
-        return sorted(seen)
+            if all_new:
+                ordered = sorted(members)
+                for i, a in enumerate(ordered):
+                    base = a * span
+                    seen.update([base + b for b in ordered[i + 1:]])
+                continue
+            fresh = sorted(m for m in members if m in new_ids)
+            existing = [m for m in members if m not in new_ids]
+            seen.update(a * span + b for a, b in combinations(fresh, 2))
+            seen.update(a * span + b if a < b else b * span + a for a in fresh for b in existing)
+        return [(code // span, code % span) for code in sorted(seen)]
 
     # ---------------------------------------------------------------------------------------------- scoring
 
@@ -136,13 +184,31 @@ class Matcher:
         disagree (a household sharing a phone) or the national ids differ.
         """
         weight = self.model.weight(vector, a, b)
+        if vector in self._rules:
+            rule = self._rules[vector]
+        else:
+            rule = self._rules[vector] = self._deterministic_rule(vector)
+        if rule is not None:
+            return 1.0, rule, weight
+        return self.model.probability(weight), "probabilistic", weight
+
+    def _below_review(self, vector: tuple[int, ...]) -> bool:
+        """True when no pair with this vector can score at the review threshold (``MatchModel.max_weight``)."""
+        if vector not in self._rules:
+            self._rules[vector] = self._deterministic_rule(vector)
+        if self._rules[vector] is not None:
+            return False
+        return self.model.probability(self.model.max_weight(vector)) < self.thresholds.review
+
+    @staticmethod
+    def _deterministic_rule(vector: tuple[int, ...]) -> str | None:
         given, family = vector[_IDX["given_name"]], vector[_IDX["family_name"]]
         if given != 0 and family != 0 and vector[_IDX["national_id"]] not in (0, 1):
             for name in DETERMINISTIC:
                 level = vector[_IDX[name]]
                 if level != NULL and level == len(COMPARISONS[_IDX[name]].levels) - 1:
-                    return 1.0, f"deterministic:{name}", weight
-        return self.model.probability(weight), "probabilistic", weight
+                    return f"deterministic:{name}"
+        return None
 
     def evidence(self, vector: tuple[int, ...], probability: float, rule: str, weight: float) -> dict[str, Any]:
         out = {"rule": rule, "score": round(probability, 4), "weight": round(weight, 2),
@@ -169,33 +235,50 @@ class Matcher:
         estimate: bool = False,
         term_frequencies: bool = False,
         keys: dict[RecordId, list[str]] | None = None,
+        workers: int = 1,
+        min_parallel: int = MIN_PARALLEL_ITEMS,
     ) -> Outcome:
         """Match the new records (see the module docstring).
 
         ``estimate`` first fits the model by EM on these pairs; ``term_frequencies`` takes value frequencies from
         these records (right for a file deduplicated as a whole, wrong for one batch of a growing base). ``keys``
         are the records' blocking keys when the caller already has them (the store reads them with the records).
+        ``workers`` > 1 compares the pairs in that many forked processes when there are at least ``min_parallel``
+        of them (``gamma_vectors``); the outcome is the same whatever the number.
         """
+        started = time.perf_counter()
         if keys is None:
             keys = {r.id: blocking_keys(r.profile) for r in records}
+        blocks = key_blocks({r.id: keys[r.id] for r in records})
         if hub_keys is None or skip_keys is None:
-            found_hub, found_big = classify_keys(records, self.policy, keys)
+            found_hub, found_big = classify_keys(records, self.policy, keys, blocks)
             hub_keys = found_hub if hub_keys is None else hub_keys
             skip_keys = found_big if skip_keys is None else skip_keys
         profiles = {r.id: without_hub_identifiers(r.profile, hub_keys) for r in records}
-        pairs = self.candidate_pairs(records, keys, hub_keys | skip_keys)
-        vectors = [gamma(profiles[a], profiles[b]) for a, b in pairs]
+        pairs = self.candidate_pairs(records, keys, hub_keys | skip_keys, blocks)
+        del blocks
+        log.debug("%d records: %d candidate pairs in %.1f s", len(records), len(pairs), time.perf_counter() - started)
+        vectors = gamma_vectors(profiles, pairs, workers, min_parallel)
+        log.debug("compared in %.1f s (%d workers)", time.perf_counter() - started, workers)
         if estimate:
             self.model = self.model.estimate(Counter(vectors))
         if term_frequencies:
             self.model = self.model.with_term_frequencies(profiles.values())
+        log.debug("model ready in %.1f s", time.perf_counter() - started)
         by_id = {r.id: r for r in records}
         edges: list[Edge] = []
+        hopeless: dict[tuple[int, ...], bool] = {}  # per distinct vector: below review whatever the values
         for (a, b), vector in zip(pairs, vectors, strict=True):
+            below = hopeless.get(vector)
+            if below is None:
+                below = hopeless[vector] = self._below_review(vector)
+            if below:
+                continue
             score, rule, weight = self.decide(vector, profiles[a], profiles[b])
             if score >= self.thresholds.review:
                 edges.append(Edge(a, b, score, self.evidence(vector, score, rule, weight)))
         edges.sort(key=lambda e: (-e.score, e.a, e.b))
+        log.debug("%d edges scored in %.1f s", len(edges), time.perf_counter() - started)
         forest = _Forest(records, profiles, self.protect, cannot_link or set())
         outcome = Outcome(pairs_scored=len(pairs))
         maybe_review: list[Edge] = []
@@ -284,7 +367,9 @@ class _Forest:
         if rb < ra:
             ra, rb = rb, ra
         self.parent[rb] = ra
-        self.clusters[ra] = sorted(set(self.clusters[ra]) | set(self.clusters.pop(rb)), key=str)
+        absorbed = self.clusters.pop(rb)
+        if absorbed:
+            self.clusters[ra] = sorted(set(self.clusters[ra]) | set(absorbed), key=str)
         self.emails[ra] |= self.emails.pop(rb)
         if rb in self.forbidden:
             self.forbidden[ra] |= self.forbidden.pop(rb)

@@ -40,21 +40,50 @@ class MatchModel:
             [math.log2(max(m, FLOOR) / max(u, FLOOR)) for m, u in zip(ms, us, strict=True)]
             for ms, us in zip(self.m, self.u, strict=True)
         ]
+        # A million candidate pairs share a few thousand distinct vectors: the vector's part of the weight and its
+        # explanation are computed once per vector, only the term-frequency part once per pair.
+        self._vector_weights: dict[tuple[int, ...], tuple[float, tuple[str, ...]]] = {}
+        self._explained: dict[tuple[int, ...], dict[str, dict[str, Any]]] = {}
+        self._tf_cache: dict[tuple[str, Any], float] = {}
 
     # ---------------------------------------------------------------------------------------------- scoring
 
+    def _vector_weight(self, vector: tuple[int, ...]) -> tuple[float, tuple[str, ...]]:
+        """(prior + Σ level weights, the tf keys of the comparisons that agree exactly) of one vector."""
+        cached = self._vector_weights.get(vector)
+        if cached is None:
+            total = math.log2(self.prior / (1 - self.prior))
+            exact_tf: list[str] = []
+            for i, level in enumerate(vector):
+                if level == NULL:
+                    continue
+                total += self._weights[i][level]
+                comp = COMPARISONS[i]
+                if comp.tf_key and level == len(comp.levels) - 1:
+                    exact_tf.append(comp.tf_key)
+            cached = self._vector_weights[vector] = (total, tuple(exact_tf))
+        return cached
+
     def weight(self, vector: tuple[int, ...], a: Profile | None = None, b: Profile | None = None) -> float:
-        total = math.log2(self.prior / (1 - self.prior))
-        for i, level in enumerate(vector):
-            if level == NULL:
-                continue
-            total += self._weights[i][level]
-            comp = COMPARISONS[i]
-            if comp.tf_key and a is not None and level == len(comp.levels) - 1:
-                total += self._tf_adjustment(comp.tf_key, a.get(comp.tf_key))
+        total, exact_tf = self._vector_weight(vector)
+        if a is not None:
+            for key in exact_tf:
+                total += self._tf_adjustment(key, a.get(key))
         return total
 
+    def max_weight(self, vector: tuple[int, ...]) -> float:
+        """An upper bound of ``weight(vector, a, b)`` for any profiles: every term-frequency adjustment at its clamp.
+
+        Lets a caller skip the pairs whose vector cannot reach a threshold without looking at their values (most
+        candidate pairs of a full run disagree on enough to be hopeless whatever their names' frequencies).
+        """
+        total, exact_tf = self._vector_weight(vector)
+        return total + max(TF_CLAMP[1], 0.0) * len(exact_tf) + 1e-9  # the margin absorbs rounding in the sum
+
     def _tf_adjustment(self, key: str, value: Any) -> float:
+        cached = self._tf_cache.get((key, value))
+        if cached is not None:
+            return cached
         freqs = self.term_freq.get(key)
         if not freqs or value is None:
             return 0.0
@@ -62,7 +91,8 @@ class MatchModel:
         if not freq:
             return 0.0
         adj = math.log2(self.tf_agree[key] / freq)
-        return min(max(adj, TF_CLAMP[0]), TF_CLAMP[1])
+        adj = self._tf_cache[(key, value)] = min(max(adj, TF_CLAMP[0]), TF_CLAMP[1])
+        return adj
 
     @staticmethod
     def probability(weight: float) -> float:
@@ -72,13 +102,19 @@ class MatchModel:
         return odds / (1 + odds)
 
     def explain(self, vector: tuple[int, ...]) -> dict[str, dict[str, Any]]:
-        """Per comparison: the level's name and the bits of evidence it added (for ``customers show --why``)."""
-        out: dict[str, dict[str, Any]] = {}
-        for i, level in enumerate(vector):
-            if level != NULL:
-                comp = COMPARISONS[i]
-                out[comp.name] = {"level": comp.levels[level], "bits": round(self._weights[i][level], 2)}
-        return out
+        """Per comparison: the level's name and the bits of evidence it added (for ``customers show --why``).
+
+        Computed once per distinct vector; callers get their own copy of the outer dict.
+        """
+        out = self._explained.get(vector)
+        if out is None:
+            out = {}
+            for i, level in enumerate(vector):
+                if level != NULL:
+                    comp = COMPARISONS[i]
+                    out[comp.name] = {"level": comp.levels[level], "bits": round(self._weights[i][level], 2)}
+            self._explained[vector] = out
+        return dict(out)
 
     # ---------------------------------------------------------------------------------------------- training
 
@@ -108,24 +144,26 @@ class MatchModel:
         m = [list(x) for x in self.m]
         u = [list(x) for x in self.u]
         prior = self.prior
-        items = list(vectors.items())
+        # each vector as its (comparison, level) pairs with a value: NULLs are skipped once, not every iteration
+        items = [([(i, level) for i, level in enumerate(vector) if level != NULL], count)
+                 for vector, count in vectors.items()]
         for _ in range(iterations):
             m_acc = [[0.0] * len(c.levels) for c in COMPARISONS]
             u_acc = [[0.0] * len(c.levels) for c in COMPARISONS]
+            log_m = [[math.log(max(x, FLOOR)) for x in row] for row in m]
+            log_u = [[math.log(max(x, FLOOR)) for x in row] for row in u]
+            log_odds = math.log(prior) - math.log(1 - prior)
             matched = 0.0
-            for vector, count in items:
-                lm = lu = 0.0
-                for i, level in enumerate(vector):
-                    if level != NULL:
-                        lm += math.log(max(m[i][level], FLOOR))
-                        lu += math.log(max(u[i][level], FLOOR))
-                diff = math.log(prior) + lm - math.log(1 - prior) - lu
+            for present, count in items:
+                diff = log_odds
+                for i, level in present:
+                    diff += log_m[i][level] - log_u[i][level]
                 p = 1.0 / (1.0 + math.exp(-diff)) if diff > -700 else 0.0
-                matched += p * count
-                for i, level in enumerate(vector):
-                    if level != NULL:
-                        m_acc[i][level] += p * count
-                        u_acc[i][level] += (1 - p) * count
+                pm, pu = p * count, (1 - p) * count
+                matched += pm
+                for i, level in present:
+                    m_acc[i][level] += pm
+                    u_acc[i][level] += pu
             new_prior = min(max(matched / total, 1e-6), 1 - 1e-6)
             m = [_normalise(acc, old) for acc, old in zip(m_acc, m, strict=True)]
             u = [_normalise(acc, old) for acc, old in zip(u_acc, u, strict=True)]

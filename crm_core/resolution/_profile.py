@@ -163,6 +163,9 @@ def _email_key(value: Any) -> str | None:
     return email if "@" in email else None
 
 
+# Streets, companies, cities and dates recur across a file (a million rows hold a few thousand cities and some
+# twenty thousand birth dates), so their normal forms are cached like ``fold``'s.
+@lru_cache(maxsize=200_000)
 def _street(value: str) -> str:
     if has_han(value):
         return fold(value)
@@ -170,6 +173,7 @@ def _street(value: str) -> str:
     return "".join(words)
 
 
+@lru_cache(maxsize=200_000)
 def _company(value: str) -> str:
     for noise in _COMPANY_NOISE_HAN:
         value = value.replace(noise, "")
@@ -179,7 +183,11 @@ def _company(value: str) -> str:
 
 
 def _date(value: Any) -> str | None:
-    text = str(value or "").strip()
+    return _date_text(str(value or "").strip())
+
+
+@lru_cache(maxsize=200_000)
+def _date_text(text: str) -> str | None:
     m = re.match(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})", text)
     if m:
         return f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"
