@@ -9,6 +9,15 @@ worker comparing pairs sends its range's *distinct* vectors plus 4 bytes a pair,
 Below ``min_items`` (default ``MIN_PARALLEL_ITEMS``: tests, small files) or with one worker everything runs
 in-process: starting processes would cost more than it saves. The result is the same either way, in the order of
 the input.
+
+Two ways a forked pool used to hang for good, both closed here:
+
+* A worker inherits its parent's signal handlers. Inside an Airflow task the parent has the task runner's SIGTERM
+  handler, which does not exit; the pool's shutdown SIGTERMs a worker still waiting for work, and it never ended.
+  Workers therefore put SIGTERM back to the default (and leave Ctrl-C to the parent) before anything else.
+* A worker killed mid-range (out of memory, ``kill -9``) left ``multiprocessing.Pool.map`` waiting for a result
+  that could never come. ``ProcessPoolExecutor`` notices the dead process; the run stops with a ``HubError`` that
+  says so, and nothing was written (the full run writes its output only after all pairs are scored).
 """
 
 from __future__ import annotations
@@ -16,9 +25,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from crm_core.errors import HubError
 
 from ._compare import gamma
 from ._profile import Profile
@@ -55,11 +69,20 @@ def map_ranges(
     _work = work
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return pool.map(_run_range, ranges, chunksize=1)
+        with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_reset_signals) as pool:
+            return list(pool.map(_run_range, ranges))
+    except BrokenProcessPool as exc:
+        raise HubError(
+            f"a worker process died before finishing its share ({workers} workers); killed, or out of memory? "
+            "Nothing was written: run again, with fewer workers if memory is short") from exc
     finally:
         _work = None
         gc.unfreeze()
+
+
+def _reset_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a host's handler (Airflow's) must not outlive the fork
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; the pool's shutdown stops us
 
 
 def _run_range(bounds: tuple[int, int]) -> Any:

@@ -7,12 +7,16 @@ handle, national id) alone, because they are the keys that still find a person w
 from __future__ import annotations
 
 import csv
+import os
 import random
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crm_core.cli import main
+from crm_core.errors import HubError
 from crm_core.resolution import Matcher, MatchModel, MatchRecord, Thresholds, build_profile, dedupe_rows
 from crm_core.resolution._blocking import KeyPolicy, is_name_key, key_blocks, key_too_big
 from crm_core.resolution._dedupe import MAX_NAME_BLOCK
@@ -77,6 +81,40 @@ def test_map_ranges_covers_every_item_once_in_order() -> None:
     assert len(parts) > 1  # really split
     assert [x for part in parts for x in part] == list(range(1001))
     assert map_ranges(lambda start, stop: (start, stop), 0, workers=2, min_items=0) == [(0, 0)]
+
+
+@pytest.fixture
+def host_sigterm_handler() -> Iterator[None]:
+    """What an Airflow task process has: a SIGTERM handler that records the signal and returns (no exit)."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.timeout(120)
+def test_workers_do_not_keep_the_host_sigterm_handler(host_sigterm_handler: None) -> None:
+    """The pool stops idle workers with SIGTERM; a worker running the host's handler ignored it and the run hung."""
+    dispositions = map_ranges(lambda start, stop: signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, 64,
+                              workers=2, min_items=0)
+    assert len(dispositions) > 1 and all(dispositions)
+    rows = _people(200, seed=3)
+    assert dedupe_rows([rows], "id", ROLES, workers=2).rows == dedupe_rows([rows], "id", ROLES, workers=1).rows
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_mid_run_stops_the_run_with_an_error() -> None:
+    parent = os.getpid()
+
+    def work(start: int, stop: int) -> int:
+        if start == 0 and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does
+        return stop - start
+
+    with pytest.raises(HubError, match="worker process died"):
+        map_ranges(work, 1000, workers=2, min_items=0)
+    assert map_ranges(lambda start, stop: stop - start, 1000, workers=2, min_items=0) == [125] * 8  # usable after
 
 
 def test_dedupe_rejects_zero_workers() -> None:
