@@ -10,6 +10,7 @@ Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; ``playwright
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -121,7 +122,9 @@ def open_crm_sync(page: Any) -> Any:
     page.goto("/")
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="CRM sync").click()
-    page.wait_for_url("**/plugin/crm-sync")
+    # Airflow copies the iframe's own path into the address once the frame has loaded (/plugin/crm-sync/crm-sync/,
+    # replacing the entry): waiting for the bare route raced that, and lost on a slow machine
+    page.wait_for_url(re.compile(r"/plugin/crm-sync(/|$)"))
     frame = page.frame_locator("iframe")
     frame.locator('[data-total="Customers"]').wait_for()
     return frame
