@@ -95,7 +95,8 @@ def host_sigterm_handler() -> Iterator[None]:
 
 @pytest.mark.timeout(120)
 def test_workers_do_not_keep_the_host_sigterm_handler(host_sigterm_handler: None) -> None:
-    """The pool stops idle workers with SIGTERM; a worker running the host's handler ignored it and the run hung."""
+    """A pool stops its workers with SIGTERM (after a broken worker, say); with the host's handler they ignored it
+    and the run hung in CI, where earlier ``dag.test()`` tests leave Airflow's handler in the pytest process."""
     dispositions = map_ranges(lambda start, stop: signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, 64,
                               workers=2, min_items=0)
     assert len(dispositions) > 1 and all(dispositions)
