@@ -10,7 +10,10 @@ The contract (Meta's "Retrieving Leads", "Paginated Results" and "Handling Error
   We send our own query with ``after`` instead of following ``paging.next``, because that URL may carry the access
   token as a query parameter, and URLs end up in logs and error messages.
 - Auth: the page (or system-user) access token is the connection's password, sent as ``Authorization: Bearer``,
-  never in a URL; error texts are scrubbed of it in case a proxy echoes it.
+  never in a URL; error texts are scrubbed of it in case a proxy echoes it. With the app secret in the connection
+  (``extra.app_secret``) every call also carries ``appsecret_proof``, the hex HMAC-SHA256 of the token keyed by the
+  app secret ("Securing Graph API Requests"). Meta refuses calls without it once the app's *Require App Secret*
+  setting is on, which is what makes a stolen token alone useless; a missing or wrong proof is error 100, fatal.
 - Errors come as ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id", "is_transient"}}`` and Meta
   puts throttling in the body, not the status (a rate limit is often a 400 or 403), so the class is chosen by the
   code: throttling (4, 17, 32, 613, 80000–80014) and temporary trouble (1, 2, 341, ``is_transient``, 5xx, network
@@ -34,12 +37,14 @@ maps them.
 
 Options: ``forms`` (required: form ids), ``api_version`` (``v22.0``), ``page_size`` (100), ``overlap_minutes``
 (60), ``since`` (ISO 8601 start of a form's first window; default 90 days back, as long as Meta keeps leads),
-``attempts`` (5), ``timeout`` (30 s). Connection: password = access token; ``extra.base_url`` replaces
-``https://graph.facebook.com`` (a proxy, a test server).
+``attempts`` (5), ``timeout`` (30 s). Connection: password = access token; ``extra.app_secret`` (optional, see
+Auth); ``extra.base_url`` replaces ``https://graph.facebook.com`` (a proxy, a test server).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +59,7 @@ from connectors.http import parse_retry_after, redact_url, request, retrying, tr
 from crm_core.config import SourceConfig
 from crm_core.errors import ConfigError, ConnectorError, FatalError, RetriableError
 from crm_core.records import Batch, SourceRecord
+from crm_core.security import register_secret
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v22.0"
@@ -211,13 +217,15 @@ class MetaLeadsSource:
     session: requests.Session
     options: MetaLeadsOptions
     secret: str | None = field(default=None, repr=False)
+    proof: str | None = field(default=None, repr=False)  # appsecret_proof, when the connection has the app secret
     ordered: bool = False
 
     def __post_init__(self) -> None:
         self._get = retrying(attempts=self.options.attempts)(self._get_once)
 
     def _get_once(self, url: str, params: Mapping[str, str]) -> Mapping[str, Any]:
-        response = request(self.session, "GET", url, params=dict(params), timeout=self.options.timeout)
+        sent = dict(params) if self.proof is None else {**params, "appsecret_proof": self.proof}
+        response = request(self.session, "GET", url, params=sent, timeout=self.options.timeout)
         error = graph_error(response, self.secret)
         if error is not None:
             raise error
@@ -276,6 +284,10 @@ def _snapshot(state: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
     return {"forms": {form: dict(v) for form, v in state.items()}}
 
 
+def appsecret_proof(app_secret: str, token: str) -> str:
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
 def bearer_session(token: str) -> requests.Session:
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {token}", "User-Agent": "crmhub", "Accept": "application/json"})
@@ -307,9 +319,14 @@ def build(config: SourceConfig, hub: Any) -> MetaLeadsSource:
     if not creds.password:
         raise ConfigError("connections", [f"connection {config.connection_id!r} has no access token (its password)"])
     base_url = creds.base_url() if (creds.host or creds.extra.get("base_url")) else DEFAULT_BASE_URL
+    app_secret = creds.extra.get("app_secret")
+    if app_secret is not None and (not isinstance(app_secret, str) or not app_secret):
+        raise ConfigError("connections", [f"connection {config.connection_id!r}: extra.app_secret must be a non-empty string"])
+    proof = appsecret_proof(app_secret, creds.password) if app_secret else None
+    register_secret(proof)  # it travels in the query string, which urllib3's debug lines print; token + proof = access
     return MetaLeadsSource(name=config.name, base_url=base_url, session=bearer_session(creds.password),
-                           options=options, secret=creds.password)
+                           options=options, secret=creds.password, proof=proof)
 
 
-__all__ = ["GraphCursorPaginator", "MetaLeadsOptions", "MetaLeadsSource", "build", "graph_error", "lead_payload",
-           "parse_leads"]
+__all__ = ["GraphCursorPaginator", "MetaLeadsOptions", "MetaLeadsSource", "appsecret_proof", "build", "graph_error",
+           "lead_payload", "parse_leads"]

@@ -17,6 +17,7 @@ from crm_core.config import BUILTIN_SPECS, SourceConfig
 from crm_core.errors import ConfigError, FatalError, RetriableError
 from crm_core.hub import Hub
 from crm_core.jobs import ingest
+from crm_core.security import mask_text
 from mapping import apply, load_spec
 from tests.fakes.meta_graph import MetaGraphFake
 
@@ -270,3 +271,56 @@ def test_build_reads_the_token_from_the_connection_and_checks_the_options(graph:
             build(config.model_copy(update={"options": bad}), None)
     with pytest.raises(ConfigError, match="connection_id"):
         build(config.model_copy(update={"connection_id": None}), None)
+
+
+# ---------------------------------------------------------------------------------------------- appsecret_proof
+
+APP_SECRET = "c0ffee0ddba11app5ecret"
+# `printf %s TOKEN | openssl dgst -sha256 -hmac APP_SECRET`, with the fake's token
+PROOF_OF_FAKE_TOKEN = "bdaf8e881f778035724cfebea322d4db787cecd67a288b875e0989ce3dd7f097"
+
+
+def _built(graph: MetaGraphFake, monkeypatch: pytest.MonkeyPatch, app_secret: str | None) -> MetaLeadsSource:
+    extra = {"base_url": graph.url} | ({"app_secret": app_secret} if app_secret is not None else {})
+    monkeypatch.setenv("AIRFLOW_CONN_META_LEADS", json.dumps({"conn_type": "http", "password": graph.token,
+                                                              "extra": extra}))
+    config = SourceConfig(name="leads", kind="meta_leads", mapping="builtin:meta_leads", connection_id="meta_leads",
+                          options={"forms": [FORM_A], "since": SINCE, "page_size": 2})
+    built = build(config, None)
+    assert APP_SECRET not in repr(built) and PROOF_OF_FAKE_TOKEN not in repr(built)
+    return built
+
+
+def test_with_the_app_secret_every_call_carries_the_proof_meta_requires(
+    graph: MetaGraphFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph.app_secret = APP_SECRET  # the app's "Require App Secret" setting is on
+    fill(graph, FORM_A, 5)
+    assert sum(len(b.records) for b in _built(graph, monkeypatch, APP_SECRET).read(None)) == 5
+    assert len(graph.lead_requests()) == 3
+    assert {r.query.get("appsecret_proof") for r in graph.lead_requests()} == {PROOF_OF_FAKE_TOKEN}
+    assert all("access_token" not in r.query for r in graph.requests)  # the token itself stays in the header
+
+
+@pytest.mark.parametrize(("app_secret", "said"), [
+    (None, "require an appsecret_proof argument"),
+    ("not-the-app-secret", "Invalid appsecret_proof"),
+])
+def test_a_missing_or_wrong_proof_fails_fast_with_metas_message(
+    graph: MetaGraphFake, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, app_secret: str | None,
+    said: str,
+) -> None:
+    graph.app_secret = APP_SECRET
+    fill(graph, FORM_A, 2)
+    with caplog.at_level(logging.DEBUG), pytest.raises(FatalError, match=said) as raised:
+        list(_built(graph, monkeypatch, app_secret).read(None))
+    assert len(graph.requests) == 1  # no retry: a person must fix the connection
+    sent_proof = graph.requests[0].query.get("appsecret_proof")
+    logged = mask_text(caplog.text)  # what every entry point's log masking writes (urllib3 prints the query)
+    for secret in (graph.token, app_secret, sent_proof):
+        assert not secret or (secret not in str(raised.value) and secret not in logged)
+
+
+def test_an_empty_app_secret_is_a_configuration_error(graph: MetaGraphFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="app_secret"):
+        _built(graph, monkeypatch, "")

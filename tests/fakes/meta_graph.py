@@ -8,7 +8,10 @@
   page after the item it names; ``paging.next`` is present only when there is a next page, and repeats the query
   (with ``access_token`` when the caller sent it that way, as Graph does).
 - Auth: ``Authorization: Bearer <token>`` or ``access_token=``; a missing or wrong token, or an expired one, answers
-  400 ``OAuthException`` code 190 (subcode 463 when expired) — Graph's status for token errors.
+  400 ``OAuthException`` code 190 (subcode 463 when expired) — Graph's status for token errors. With ``app_secret``
+  set (the app's *Require App Secret* setting) a call must also carry ``appsecret_proof``, the hex HMAC-SHA256 of
+  the token keyed by the app secret ("Securing Graph API Requests"); a missing or wrong one is 400
+  ``GraphMethodException`` code 100, with Graph's own messages.
 - Errors ("Handling Errors"): ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``; an unknown
   form is 400 ``GraphMethodException`` code 100 subcode 33; an unknown filter field or operator is 400 code 100.
 
@@ -20,6 +23,8 @@ Fault injection: answers queued in ``faults`` (status, error object, headers) ar
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -74,6 +79,7 @@ class MetaGraphFake:
     version: str = "v22.0"
     forms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     expired: bool = False
+    app_secret: str | None = None
     faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     requests: list[Seen] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,7 +139,7 @@ class MetaGraphFake:
             self._send(h, fault[0], fault[1], fault[2])
             return
         try:
-            self._authorise(h.headers.get("Authorization"), query.get("access_token"))
+            self._authorise(h.headers.get("Authorization"), query.get("access_token"), query.get("appsecret_proof"))
             status, body = 200, self._route(parts.path, query)
         except GraphError as error:
             status, body = error.status, error.body()
@@ -148,7 +154,7 @@ class MetaGraphFake:
         h.end_headers()
         h.wfile.write(data)
 
-    def _authorise(self, header: str | None, query_token: str | None) -> None:
+    def _authorise(self, header: str | None, query_token: str | None, proof: str | None) -> None:
         token = header[len("Bearer "):] if header and header.startswith("Bearer ") else query_token
         if not token:
             raise GraphError(400, "An active access token must be used to query information about the current user.",
@@ -159,6 +165,13 @@ class MetaGraphFake:
             raise GraphError(400, "Error validating access token: Session has expired on Wednesday, 25-Nov-26 "
                              "09:00:00 PST. The current time is Thursday, 26-Nov-26 08:14:02 PST.",
                              "OAuthException", 190, 463)
+        if self.app_secret is not None:
+            if not proof:
+                raise GraphError(400, "API calls from the server require an appsecret_proof argument",
+                                 "GraphMethodException", 100)
+            expected = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(proof, expected):
+                raise GraphError(400, "Invalid appsecret_proof provided in the API argument", "GraphMethodException", 100)
 
     def _route(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         segments = path.strip("/").split("/")
