@@ -31,7 +31,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,6 +63,7 @@ class IntakeSource:
     connection_id: str | None = None
     verify_token: str | None = None  # WhatsApp handshake; else the connection's extra.verify_token
     encoding_aes_key: str | None = None  # WeChat safe/compatible mode; else the connection's extra
+    previous_encoding_aes_key: str | None = None  # WeChat: the key before the last change, while pushes still use it
     app_id: str | None = None  # WeChat: the AppID encrypted messages must carry; else the connection's extra
     form: str | None = None
     id_field: str | None = None
@@ -83,13 +84,18 @@ class IntakeSource:
         token = creds.extra.get("token")  # WeChat: the server token may sit in extra instead of the password
         return str(token) if token else None
 
-    def resolve_wechat_crypto(self) -> tuple[str | None, str | None]:
-        """(EncodingAESKey, AppID) for WeChat's encrypted modes; (None, None) when the source is plaintext-only."""
+    def resolve_wechat_crypto(self) -> tuple[list[str], str | None]:
+        """([current EncodingAESKey, previous one if set], AppID) for WeChat's encrypted modes; ([], …) when the
+        source is plaintext-only (a previous key alone does not make it encrypted)."""
         if self.encoding_aes_key or not self.connection_id:
-            return self.encoding_aes_key, self.app_id
-        extra = get_credentials(self.connection_id).extra
-        key, app_id = extra.get("encoding_aes_key"), self.app_id or extra.get("app_id")
-        return (str(key) if key else None), (str(app_id) if app_id else None)
+            keys, app_id = [self.encoding_aes_key, self.previous_encoding_aes_key], self.app_id
+        else:
+            extra = get_credentials(self.connection_id).extra
+            keys = [extra.get("encoding_aes_key"), extra.get("previous_encoding_aes_key")]
+            app_id = self.app_id or extra.get("app_id")
+        if not keys[0]:
+            return [], (str(app_id) if app_id else None)
+        return [str(k) for k in keys if k], (str(app_id) if app_id else None)
 
     def resolve_verify_token(self) -> str | None:
         if self.verify_token:
@@ -276,7 +282,7 @@ async def _wechat(request: Request, name: str, source: IntakeSource, land: Land)
     encrypt_type = params.get("encrypt_type") or "raw"
     if encrypt_type not in ("raw", "aes"):
         raise Refused(400, "unsupported encrypt_type")
-    crypto = _wechat_crypto(source)
+    crypto = _wechat_crypto(source, name)
     if request.method == "GET":
         return PlainTextResponse(_wechat_echo(token, params, source, crypto))
     if encrypt_type == "raw":
@@ -300,7 +306,7 @@ async def _wechat(request: Request, name: str, source: IntakeSource, land: Land)
     return PlainTextResponse("success")
 
 
-def _wechat_echo(token: str, params: Mapping[str, str], source: IntakeSource, crypto: tuple[bytes, str] | None) -> str:
+def _wechat_echo(token: str, params: Mapping[str, str], source: IntakeSource, crypto: WeChatCrypto | None) -> str:
     """The URL check's answer: ``echostr`` as sent, or decrypted when it comes encrypted with a ``msg_signature``.
 
     The official-account docs send ``echostr`` in clear, signed by ``signature``, in every mode; the encrypted form
@@ -326,40 +332,53 @@ def _wechat_fresh(params: Mapping[str, str], source: IntakeSource) -> None:
         raise Refused(401, "stale or invalid timestamp")
 
 
-def _wechat_crypto(source: IntakeSource) -> tuple[bytes, str] | None:
-    """(AES key, AppID) when the source is set up for encrypted modes, None when it is plaintext-only.
+@dataclass(frozen=True)
+class WeChatCrypto:
+    keys: tuple[bytes, ...] = field(repr=False)  # the current AES key, then the previous one when set
+    app_id: str
+    source: str
+
+
+def _wechat_crypto(source: IntakeSource, name: str) -> WeChatCrypto | None:
+    """The AES keys and AppID when the source is set up for encrypted modes, None when it is plaintext-only.
 
     A key that is set but malformed, or set without an AppID, is our misconfiguration: 503, and the log names the
     problem, never the key.
     """
     try:
-        encoding_aes_key, app_id = source.resolve_wechat_crypto()
+        encoding_aes_keys, app_id = source.resolve_wechat_crypto()
     except Exception as exc:
         log.error("intake: WeChat key lookup failed (%s)", type(exc).__name__)
         raise Refused(503, "intake not configured for this source") from None
-    if not encoding_aes_key:
+    if not encoding_aes_keys:
         return None
-    try:
-        key = wechat.aes_key(encoding_aes_key)
-    except ValueError as exc:
-        log.error("intake: WeChat encoding_aes_key is malformed (%s)", exc)
-        raise Refused(503, "intake not configured for this source") from None
+    keys: list[bytes] = []
+    for which, encoding_aes_key in zip(("encoding_aes_key", "previous_encoding_aes_key"), encoding_aes_keys,
+                                       strict=False):
+        try:
+            keys.append(wechat.aes_key(encoding_aes_key))
+        except ValueError as exc:
+            log.error("intake: WeChat %s is malformed (%s)", which, exc)
+            raise Refused(503, "intake not configured for this source") from None
     if not app_id:
         log.error("intake: WeChat encoding_aes_key is set without app_id")
         raise Refused(503, "intake not configured for this source")
-    return key, app_id
+    return WeChatCrypto(tuple(keys), app_id, name)
 
 
-def _wechat_decrypt(crypto: tuple[bytes, str] | None, encrypted: str) -> bytes:
+def _wechat_decrypt(crypto: WeChatCrypto | None, encrypted: str) -> bytes:
     if crypto is None:
         raise Refused(503, "intake not configured for encrypted pushes (no encoding_aes_key)")
     try:
-        return wechat.decrypt(crypto[0], encrypted, crypto[1])
+        message, opened_by = wechat.decrypt_any(crypto.keys, encrypted, crypto.app_id)
     except wechat.WrongAccount as exc:
         raise Refused(403, str(exc)) from None
     except wechat.BadCiphertext as exc:
         raise Refused(400, str(exc)) from None
-
+    if opened_by:
+        log.info("intake: a WeChat push to %s was sealed with the previous EncodingAESKey; remove "
+                 "previous_encoding_aes_key once none arrive any more", crypto.source)
+    return message
 
 # ---------------------------------------------------------------------------------------------- hub glue
 

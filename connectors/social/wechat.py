@@ -23,6 +23,8 @@ query, and the body becomes an envelope ``<xml><ToUserName/>…<Encrypt>base64</
 - Compatible mode repeats some fields in clear next to ``<Encrypt>``. Those are not covered by the signature, so
   only the decrypted XML is read; the clear fields are ignored.
 - Our ``success`` answer needs no encryption (WeChat accepts it in every mode).
+- Key rotation: with ``previous_encoding_aes_key`` set beside the new key, a message the new key cannot open is
+  tried with the previous one (``decrypt_any``), so pushes sealed before the change still land.
 
 Errors: ``BadMessage`` (not a message we can read) ⊃ ``BadCiphertext`` (signed, but not decryptable, bad
 padding or length) ⊃ ``WrongAccount`` (decrypted, but for another AppID). Their messages never quote key material
@@ -38,7 +40,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +132,27 @@ def decrypt(key: bytes, encrypted: str, app_id: str) -> bytes:
     if not hmac.compare_digest(addressee, app_id.encode("utf-8")):
         raise WrongAccount("message is encrypted for another AppID")
     return message
+
+
+def decrypt_any(keys: Sequence[bytes], encrypted: str, app_id: str) -> tuple[bytes, int]:
+    """``decrypt`` with each key in turn (the current EncodingAESKey's, then the previous one's): the message and the
+    index of the key that opened it.
+
+    Changing the EncodingAESKey is a click in the console, and the connection is edited by someone else a little
+    before or after; messages sealed with the old key, and WeChat's retries of them, keep arriving meanwhile. A wrong
+    key fails on the padding or the length field, so trying the next one is safe; a message that decrypts but names
+    another AppID was opened by the right key and is refused at once. When every key fails, the current key's error
+    is the one raised.
+    """
+    first: BadCiphertext | None = None
+    for index, key in enumerate(keys):
+        try:
+            return decrypt(key, encrypted, app_id), index
+        except WrongAccount:
+            raise
+        except BadCiphertext as exc:
+            first = first or exc
+    raise first or BadCiphertext("no EncodingAESKey to decrypt with")
 
 
 def encrypted_field(body: bytes) -> str:

@@ -24,6 +24,7 @@ TOKEN = "safe-mode-token"
 KEY = "Qm9vdHN0cmFwS2V5Rm9yV2VDaGF0U2FmZU1vZGUxMjM"  # 43 letters and digits, as the console generates
 APP_ID = "wx7a1c9e3f5b2d4680"
 OTHER_KEY = "ZZZZ" + KEY[4:]
+NEW_KEY = "TmV3S2V5QWZ0ZXJSb3RhdGlvbkZvcldlQ2hhdDAwMDE"  # what the console generated at the key change
 BAD_KEY = "this-is-not-an-encoding-aes-key"
 
 # WeChat's worked example (message encryption docs and the sample code shipped with them), compatible mode
@@ -71,12 +72,20 @@ def base_url(hub: Hub) -> Iterator[str]:
         "wx-conn": IntakeSource(kind="wechat", connection_id="wechat_safe"),
         "wx-conn-extra": IntakeSource(kind="wechat", connection_id="wechat_safe_extra"),
         "wx-badkey": IntakeSource(kind="wechat", secret=TOKEN, encoding_aes_key=BAD_KEY, app_id=APP_ID),
+        "wx-rotated": IntakeSource(kind="wechat", secret=TOKEN, encoding_aes_key=NEW_KEY, previous_encoding_aes_key=KEY,
+                                   app_id=APP_ID),
+        "wx-conn-rotated": IntakeSource(kind="wechat", connection_id="wechat_rotated"),
+        "wx-badprevious": IntakeSource(kind="wechat", secret=TOKEN, encoding_aes_key=NEW_KEY,
+                                       previous_encoding_aes_key=BAD_KEY, app_id=APP_ID),
     }
     connections = {
         "AIRFLOW_CONN_WECHAT_SAFE": {"conn_type": "generic", "password": TOKEN,
                                      "extra": {"encoding_aes_key": KEY, "app_id": APP_ID}},
         "AIRFLOW_CONN_WECHAT_SAFE_EXTRA": {"conn_type": "generic",
                                            "extra": {"token": TOKEN, "encoding_aes_key": KEY, "app_id": APP_ID}},
+        "AIRFLOW_CONN_WECHAT_ROTATED": {"conn_type": "generic", "password": TOKEN,
+                                        "extra": {"encoding_aes_key": NEW_KEY, "previous_encoding_aes_key": KEY,
+                                                  "app_id": APP_ID}},
     }
     with pytest.MonkeyPatch.context() as env, UvicornThread(create_intake_app(hub_lander(hub), sources)) as server:
         for name, value in connections.items():
@@ -151,6 +160,20 @@ def test_keys_come_from_the_airflow_connection(hub: Hub, base_url: str, source: 
     assert (response.status_code, response.text) == (200, "success")
     [row] = landed_rows(hub, source)
     assert row.payload["content"] == "连接里的密钥"
+
+
+@pytest.mark.parametrize("source", ["wx-rotated", "wx-conn-rotated"])
+def test_after_a_key_change_pushes_sealed_with_the_previous_key_still_land(
+    hub: Hub, base_url: str, caplog: pytest.LogCaptureFixture, source: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.intake")
+    before = post_sealed(f"{base_url}/{source}", text_message("24700000000000011", content="换钥匙之前发的"), key=KEY)
+    after = post_sealed(f"{base_url}/{source}", text_message("24700000000000012", content="换钥匙之后发的"), key=NEW_KEY)
+    assert [(r.status_code, r.text) for r in (before, after)] == [(200, "success")] * 2
+    assert sorted(r.payload["content"] for r in landed_rows(hub, source)) == ["换钥匙之前发的", "换钥匙之后发的"]
+    told = [r.getMessage() for r in caplog.records if "previous EncodingAESKey" in r.getMessage()]
+    assert len(told) == 1 and source in told[0]  # only the old-key push; the admin learns when to drop it
+    assert KEY not in caplog.text and NEW_KEY not in caplog.text
 
 
 def test_the_url_check_with_an_encrypted_echostr_answers_it_decrypted(base_url: str) -> None:
@@ -232,6 +255,12 @@ REFUSALS: list[object] = [
                  503, "no encoding_aes_key", id="encrypted-push-to-a-plaintext-source"),
     pytest.param(lambda: ("POST", "wx-badkey", _query(s := _sealed()), envelope(s)),
                  503, "not configured", id="malformed-configured-key"),
+    pytest.param(lambda: ("POST", "wx-rotated", _query(s := _sealed(key=OTHER_KEY)), envelope(s)),
+                 400, "key", id="rotated-source-neither-key"),
+    pytest.param(lambda: ("POST", "wx-rotated", _query(s := _sealed(key=KEY, app_id=OTHER_APP)), envelope(s)),
+                 403, "AppID", id="rotated-source-previous-key-other-appid"),
+    pytest.param(lambda: ("POST", "wx-badprevious", _query(s := _sealed(key=NEW_KEY)), envelope(s)),
+                 503, "not configured", id="malformed-previous-key"),
     pytest.param(lambda: ("GET", "wxs", _query(s := _sealed("7192883871"), echostr=s, msg_signature="f" * 40), b""),
                  401, "msg_signature", id="echostr-bad-msg-signature"),
     pytest.param(lambda: ("GET", "wxs", _query(s := _sealed("7192883871", app_id=OTHER_APP), echostr=s), b""),
@@ -249,5 +278,5 @@ def test_a_bad_encrypted_push_is_refused_without_landing_or_leaking(
     response = requests.request(method, f"{base_url}/{source}", params=query, data=body or None, timeout=10)
     assert (response.status_code, count_rows(hub)) == (status, before)
     assert reason in response.json()["error"]
-    for secret in (TOKEN, KEY, BAD_KEY, CHINESE, "not a message"):  # secrets and message content stay out
+    for secret in (TOKEN, KEY, NEW_KEY, BAD_KEY, CHINESE, "not a message"):  # secrets and message content stay out
         assert secret not in response.text and secret not in caplog.text
