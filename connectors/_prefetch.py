@@ -20,13 +20,13 @@ import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from crm_core.errors import HubError, RetriableError
+from crm_core.forked import reset_inherited_signals
 
 T = TypeVar("T")
 _DONE = object()
@@ -102,8 +102,7 @@ def read_in_process(
     parent = os.getpid()
 
     def produce() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a host's handler (Airflow's) must not outlive the fork
+        reset_inherited_signals()
 
         def deliver(value: object) -> bool:
             while not stop.is_set():

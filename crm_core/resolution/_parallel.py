@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import signal
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from crm_core.errors import HubError
+from crm_core.forked import reset_inherited_signals
 
 from ._compare import gamma
 from ._profile import Profile
@@ -69,7 +69,8 @@ def map_ranges(
     _work = work
     gc.freeze()
     try:
-        with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_reset_signals) as pool:
+        with ProcessPoolExecutor(workers, multiprocessing.get_context("fork"),
+                                 initializer=reset_inherited_signals) as pool:
             return list(pool.map(_run_range, ranges))
     except BrokenProcessPool as exc:
         raise HubError(
@@ -78,11 +79,6 @@ def map_ranges(
     finally:
         _work = None
         gc.unfreeze()
-
-
-def _reset_signals() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a host's handler (Airflow's) must not outlive the fork
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; the pool's shutdown stops us
 
 
 def _run_range(bounds: tuple[int, int]) -> Any:
