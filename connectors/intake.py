@@ -93,9 +93,7 @@ class IntakeSource:
             extra = get_credentials(self.connection_id).extra
             keys = [extra.get("encoding_aes_key"), extra.get("previous_encoding_aes_key")]
             app_id = self.app_id or extra.get("app_id")
-        if not keys[0]:
-            return [], (str(app_id) if app_id else None)
-        return [str(k) for k in keys if k], (str(app_id) if app_id else None)
+        return ([str(k) for k in keys if k] if keys[0] else []), (str(app_id) if app_id else None)
 
     def resolve_verify_token(self) -> str | None:
         if self.verify_token:
@@ -379,6 +377,7 @@ def _wechat_decrypt(crypto: WeChatCrypto | None, encrypted: str) -> bytes:
         log.info("intake: a WeChat push to %s was sealed with the previous EncodingAESKey; remove "
                  "previous_encoding_aes_key once none arrive any more", crypto.source)
     return message
+
 
 # ---------------------------------------------------------------------------------------------- hub glue
 
