@@ -235,12 +235,19 @@ class _Checker:
                 fields.append(compiled)
         known = {f.target for f in fields}
         required: list[tuple[str, ...]] = []
-        for i, entry in enumerate(data.get("required") or []):
+        entries = data.get("required") or []
+        if not isinstance(entries, list):
+            self.problem((*loc, "required"), "must be a list of fields (a nested list: at least one of them)")
+            entries = []
+        for i, entry in enumerate(entries):
             group = tuple(entry) if isinstance(entry, list) else (entry,)
+            if not group or not all(isinstance(name, str) for name in group):
+                self.problem((*loc, "required", i), "must be a field name or a list of field names")
+                continue
             for name in group:
                 if name not in known and name not in _DERIVED.get(name, ()) and not _derivable(name, known):
                     self.problem((*loc, "required", i), f"{name!r} is required but no field maps it")
-            required.append(tuple(str(n) for n in group))
+            required.append(group)
         for template in keys:
             for name in _template_names(template):
                 if name not in ("_key", "_index") and name not in known and not _derivable(name, known):

@@ -61,6 +61,12 @@ def test_every_problem_is_reported_at_once_with_line_and_key() -> None:
                  id="key-uses-unmapped-field"),
     pytest.param("contacts: [{required: [company], fields: {email: e}}]\n", "'company' is required but no field",
                  id="required-unmapped"),
+    pytest.param("contacts: [{required: true, fields: {email: e}}]\n", "required: must be a list of fields",
+                 id="required-not-a-list"),  # found by test_parser_fuzz: a TypeError escaped the parser
+    pytest.param("contacts: [{required: email, fields: {email: e}}]\n", "required: must be a list of fields",
+                 id="required-a-bare-name"),  # was read letter by letter
+    pytest.param("contacts: [{required: [{email: 1}], fields: {email: e}}]\n", "must be a field name or a list",
+                 id="required-entry-a-mapping"),
     pytest.param("contacts: [{fields: {email: {transforms: [email]}}}]\n", "needs 'from:'", id="no-source"),
     pytest.param("contacts: [{fields: {email: {from: e, transforms: [{truncate: ten}]}}}]\n",
                  "'length' has the wrong type", id="wrong-argument-type"),
